@@ -1,0 +1,97 @@
+"""Where the course finds its data, whether it runs in quick mode, and which device it uses.
+
+Everything a notebook may want to change without editing code is an environment
+variable, because Jupyter kernels (and nbmake) inherit the environment:
+
+- ``COURSE_DATA_DIR``: the data root (default: the repository's ``datasets/`` folder).
+- ``COURSE_CACHE_DIR``: where decoded image arrays are cached (default: ``~/.cache/course_utils``).
+- ``COURSE_QUICK``: ``1`` / ``true`` runs the notebooks on small subsets with few epochs (CI).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+DATA_DIR_ENV = 'COURSE_DATA_DIR'
+CACHE_DIR_ENV = 'COURSE_CACHE_DIR'
+QUICK_MODE_ENV = 'COURSE_QUICK'
+
+_TRUE_WORDS = {'1', 'true', 'yes', 'on'}
+_FALSE_WORDS = {'', '0', 'false', 'no', 'off'}
+
+
+def _RepositoryDatasetsDir() -> Path:
+    # `course_utils/` sits next to `datasets/` in the repository (editable install).
+    return Path(__file__).resolve().parent.parent / 'datasets'
+
+
+def GetDataRoot() -> Path:
+    """Return the data root: ``$COURSE_DATA_DIR``, else the repository's ``datasets/`` folder.
+
+    When ``course_utils`` was installed without the repository (e.g. ``pip install git+...``
+    on Colab), the fallback is ``~/datasets/course_utils`` (created on demand by downloads).
+    """
+    envValue = os.environ.get(DATA_DIR_ENV, '').strip()
+    if envValue:
+        return Path(envValue).expanduser().resolve()
+    repoDir = _RepositoryDatasetsDir()
+    if repoDir.is_dir():
+        return repoDir
+    return Path.home() / 'datasets' / 'course_utils'
+
+
+def GetCacheDir() -> Path:
+    """Return the folder for decoded-array caches (``$COURSE_CACHE_DIR`` or ``~/.cache/course_utils``).
+
+    The cache never lives inside the data root: that folder may be read-only (shared copies).
+    """
+    envValue = os.environ.get(CACHE_DIR_ENV, '').strip()
+    if envValue:
+        return Path(envValue).expanduser().resolve()
+    xdgCache = os.environ.get('XDG_CACHE_HOME', '').strip()
+    baseDir = Path(xdgCache) if xdgCache else Path.home() / '.cache'
+    return baseDir / 'course_utils'
+
+
+def IsQuickMode() -> bool:
+    """Return ``True`` when ``$COURSE_QUICK`` asks for quick mode (small subsets, few epochs).
+
+    Raises ``ValueError`` for a value that is neither true-like nor false-like, rather than
+    silently guessing what the user meant.
+    """
+    valRaw = os.environ.get(QUICK_MODE_ENV, '')
+    valNorm = valRaw.strip().lower()
+    if valNorm in _TRUE_WORDS:
+        return True
+    if valNorm in _FALSE_WORDS:
+        return False
+    raise ValueError(
+        f'{QUICK_MODE_ENV}={valRaw!r} is not understood: use 1/true/yes/on for quick mode, '
+        f'0/false/no/off (or leave it unset) for the full lesson.'
+    )
+
+
+def GetDevice() -> torch.device:
+    """Return the best available device: CUDA, then Apple MPS, then CPU."""
+    if torch.cuda.is_available():
+        return torch.device('cuda')
+    if torch.backends.mps.is_available():
+        return torch.device('mps')
+    return torch.device('cpu')
+
+
+def GetNumWorkers() -> int:
+    """Return a sensible ``num_workers`` for a ``DataLoader`` on this machine.
+
+    Windows and macOS start workers with *spawn*, which re-imports the notebook for every worker
+    and is slower than loading in the main process for small images: 0 there. Elsewhere, one
+    worker per spare core (at most 4) keeps the decoding off the training cores.
+    """
+    if platform.system() in {'Windows', 'Darwin'}:
+        return 0
+    numCores = os.cpu_count() or 1
+    return max(0, min(4, numCores - 1))

@@ -1,0 +1,274 @@
+"""CIFAR-10 access that works online (official torchvision archive) and offline (class folders).
+
+The data sets returned here share the interface of ``torchvision.datasets.CIFAR10``:
+``.data`` (uint8, N x 32 x 32 x 3), ``.targets`` (list of int), ``.classes``,
+``.class_to_idx``, a settable ``.transform`` and ``ds[i] -> (transform(PIL image), label)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import tempfile
+import urllib.error
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision.datasets import CIFAR10, VisionDataset
+
+from .config import DATA_DIR_ENV, GetCacheDir, GetDataRoot
+
+CIFAR10_CLASSES: tuple[str, ...] = (
+    'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
+)
+FOLDER_LAYOUT_DIR = 'cifar-10-images'  #<! Class-folder copy: <root>/cifar-10-images/{train,test}/<class>/*.jpg
+OFFICIAL_ARCHIVE_DIR = CIFAR10.base_folder  #<! 'cifar-10-batches-py', what torchvision extracts
+IMAGE_SUFFIXES = frozenset({'.jpg', '.jpeg', '.png'})
+IMAGE_SHAPE = (32, 32, 3)
+_CACHE_FORMAT = 'v1'  #<! Bump when the cache layout changes, so old files are ignored
+
+
+# ------------------------------------------------------------------------------------------------
+# Class-folder source
+# ------------------------------------------------------------------------------------------------
+def _ScanSplit(splitDir: Path) -> tuple[list[str], list[int], str]:
+    """List a class-folder split in a deterministic order (class, file name) and fingerprint it.
+
+    Returns the image paths, their labels and a hash of names, sizes and modification times,
+    which changes whenever any image file is added, removed or rewritten.
+    """
+    lClasses = sorted(oEntry.name for oEntry in os.scandir(splitDir) if oEntry.is_dir())
+    if tuple(lClasses) != CIFAR10_CLASSES:
+        raise ValueError(
+            f'{splitDir} should hold exactly the 10 CIFAR-10 class folders {list(CIFAR10_CLASSES)}, '
+            f'found {lClasses}. Fix the folder layout or point {DATA_DIR_ENV} to a complete copy.'
+        )
+    oHash = hashlib.sha1(f'{_CACHE_FORMAT}|{splitDir.resolve()}'.encode())
+    lFiles: list[str] = []
+    lLabels: list[int] = []
+    for clsIdx, clsName in enumerate(lClasses):
+        # Strings and the stat of the scandir entry: ~3x faster than sorting Path objects
+        lEntries = sorted((oEntry for oEntry in os.scandir(splitDir / clsName)
+                           if oEntry.is_file() and os.path.splitext(oEntry.name)[1].lower() in IMAGE_SUFFIXES),
+                          key=lambda oEntry: oEntry.name)
+        if not lEntries:
+            raise ValueError(f'The class folder {splitDir / clsName} holds no .jpg/.png images.')
+        for oEntry in lEntries:
+            oStat = oEntry.stat()
+            oHash.update(f'{clsName}/{oEntry.name}|{oStat.st_size}|{oStat.st_mtime_ns}\n'.encode())
+            lFiles.append(oEntry.path)
+        lLabels.extend([clsIdx] * len(lEntries))
+    return lFiles, lLabels, oHash.hexdigest()
+
+
+def _DecodeImage(filePath: str) -> np.ndarray:
+    with Image.open(filePath) as oImg:
+        mI = np.asarray(oImg.convert('RGB'))
+    if mI.shape != IMAGE_SHAPE:
+        raise ValueError(f'{filePath} has shape {mI.shape}, CIFAR-10 images must be {IMAGE_SHAPE}.')
+    return mI
+
+
+def _SaveArrayAtomically(cachePath: Path, mData: np.ndarray) -> None:
+    """Write the cache to a temporary file first so that an interrupted write never leaves a broken cache."""
+    cachePath.parent.mkdir(parents=True, exist_ok=True)
+    fileDesc, tmpName = tempfile.mkstemp(dir=cachePath.parent, prefix=cachePath.stem, suffix='.tmp')
+    try:
+        with os.fdopen(fileDesc, 'wb') as oFile:
+            np.save(oFile, mData)
+        os.replace(tmpName, cachePath)
+    except BaseException:
+        Path(tmpName).unlink(missing_ok=True)
+        raise
+
+
+def LoadFolderArrays(splitDir: Path | str, cacheDir: Path | str | None = None) -> tuple[np.ndarray, list[int]]:
+    """Decode a class-folder split into ``(mData uint8 N x 32 x 32 x 3, lTargets)``, cached on disk.
+
+    The cache (a plain ``.npy`` of the pixels; the labels follow from the listing) is keyed by the
+    files' names, sizes and modification times, so a changed folder is decoded again. Nothing is
+    ever written into ``splitDir``.
+    """
+    splitDir = Path(splitDir)
+    lFiles, lLabels, fingerprint = _ScanSplit(splitDir)
+    cachePath = Path(cacheDir or GetCacheDir()) / f'cifar10-{splitDir.name}-{fingerprint[:20]}.npy'
+
+    if cachePath.is_file():
+        try:
+            mData = np.load(cachePath)
+            if mData.shape == (len(lFiles), *IMAGE_SHAPE) and mData.dtype == np.uint8:
+                return mData, lLabels
+        except (OSError, ValueError):
+            pass  #<! A broken cache is rebuilt below; it holds nothing the images do not
+
+    # Decoding is I/O and C code (libjpeg releases the GIL), so threads help even on 2 cores
+    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as oPool:
+        mData = np.stack(list(oPool.map(_DecodeImage, lFiles, chunksize=256)))
+    try:
+        _SaveArrayAtomically(cachePath, mData)
+    except OSError as oErr:  #<! A read-only cache folder costs speed, never correctness
+        print(f'Warning: could not write the cache {cachePath} ({oErr}); set COURSE_CACHE_DIR to a writable folder.')
+    return mData, lLabels
+
+
+class Cifar10Folder(VisionDataset):
+    """CIFAR-10 read from ``<root>/cifar-10-images/{train,test}/<class>/*.{jpg,png}``.
+
+    Same interface as ``torchvision.datasets.CIFAR10``; labels follow the official order
+    (the sorted class folder names: airplane=0, ..., truck=9).
+    """
+
+    def __init__(self, root: Path | str, train: bool = True, transform: Callable | None = None,
+                 target_transform: Callable | None = None, cacheDir: Path | str | None = None) -> None:
+        super().__init__(str(root), transform=transform, target_transform=target_transform)
+        self.train = train
+        self.splitDir = Path(root) / FOLDER_LAYOUT_DIR / ('train' if train else 'test')
+        self.data, self.targets = LoadFolderArrays(self.splitDir, cacheDir)
+        self.classes = list(CIFAR10_CLASSES)
+        self.class_to_idx = {clsName: clsIdx for clsIdx, clsName in enumerate(self.classes)}
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        oImg = Image.fromarray(self.data[index])
+        target = self.targets[index]
+        if self.transform is not None:
+            oImg = self.transform(oImg)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return oImg, target
+
+    def extra_repr(self) -> str:
+        return f'Split: {"Train" if self.train else "Test"}\nSource: {self.splitDir}'
+
+
+# ------------------------------------------------------------------------------------------------
+# One entry point
+# ------------------------------------------------------------------------------------------------
+def _HasOfficialArchive(dataRoot: Path) -> bool:
+    archiveDir = dataRoot / OFFICIAL_ARCHIVE_DIR
+    return all((archiveDir / fileName).is_file() for fileName, _ in CIFAR10.train_list + CIFAR10.test_list)
+
+
+def LoadCifar10(isTrain: bool = True, oTransform: Callable | None = None, dataRoot: Path | str | None = None,
+                download: bool = True, oTargetTransform: Callable | None = None) -> Dataset:
+    """Return the CIFAR-10 train or test split with the ``torchvision.datasets.CIFAR10`` interface.
+
+    Sources, in order:
+    1. The official archive already extracted under the data root (``cifar-10-batches-py``).
+    2. The class-folder copy ``<root>/cifar-10-images/{train,test}/<class>/*.jpg`` (offline machines, CI).
+    3. A download of the official archive into the data root when ``download=True`` (Colab, laptops).
+
+    A local copy is preferred to a download, so offline machines never wait on the network and
+    read-only shared data roots are never written to.
+
+    Args:
+        isTrain:          ``True`` for the 50,000 training images, ``False`` for the 10,000 test images.
+        oTransform:       Transform applied to each PIL image (e.g. ``transforms.ToTensor()``).
+        dataRoot:         Folder holding the data; default ``GetDataRoot()`` (``$COURSE_DATA_DIR``).
+        download:         Allow downloading the official archive when no local copy exists.
+        oTargetTransform: Transform applied to each label.
+    """
+    dataRoot = Path(dataRoot).expanduser() if dataRoot is not None else GetDataRoot()
+    if _HasOfficialArchive(dataRoot):
+        return CIFAR10(str(dataRoot), train=isTrain, transform=oTransform,
+                       target_transform=oTargetTransform, download=False)
+    if (dataRoot / FOLDER_LAYOUT_DIR / ('train' if isTrain else 'test')).is_dir():
+        return Cifar10Folder(dataRoot, train=isTrain, transform=oTransform, target_transform=oTargetTransform)
+
+    downloadNote = 'Downloading was not allowed (download=False).'
+    if download:
+        try:
+            return CIFAR10(str(dataRoot), train=isTrain, transform=oTransform,
+                           target_transform=oTargetTransform, download=True)
+        except (urllib.error.URLError, OSError, RuntimeError) as oErr:
+            downloadNote = f'Downloading the official archive failed: {type(oErr).__name__}: {oErr}'
+    raise FileNotFoundError(
+        f'CIFAR-10 was not found under the data root {dataRoot}. {downloadNote}\n'
+        f'Provide the data in one of two ways:\n'
+        f'  1. With internet access: LoadCifar10(..., download=True) fetches the official archive '
+        f'into {dataRoot / OFFICIAL_ARCHIVE_DIR}.\n'
+        f'  2. Offline: place the class-folder copy at {dataRoot / FOLDER_LAYOUT_DIR}/{{train,test}}/<class>/*.jpg.\n'
+        f'Either way, set the environment variable {DATA_DIR_ENV} (or pass dataRoot=...) to the folder that holds it.'
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# Subsets
+# ------------------------------------------------------------------------------------------------
+def StratifiedIndices(vY: Sequence[int] | np.ndarray, numPerClass: int, seed: int = 0) -> np.ndarray:
+    """Return sorted indices of ``numPerClass`` randomly chosen samples of every class (seeded)."""
+    vY = np.asarray(vY)
+    if numPerClass < 1:
+        raise ValueError(f'numPerClass must be at least 1, got {numPerClass}.')
+    oRng = np.random.default_rng(seed)
+    lIdx = []
+    for clsLabel in np.unique(vY):
+        vClsIdx = np.flatnonzero(vY == clsLabel)
+        if numPerClass > len(vClsIdx):
+            raise ValueError(f'Class {clsLabel} has only {len(vClsIdx)} samples, {numPerClass} were asked for.')
+        lIdx.append(oRng.choice(vClsIdx, size=numPerClass, replace=False))
+    return np.sort(np.concatenate(lIdx))
+
+
+def SubsetByIndices(dsData: Dataset, vIdx: Sequence[int] | np.ndarray) -> Dataset:
+    """Return a copy of a CIFAR-style data set holding only ``vIdx`` (same class, same interface).
+
+    Unlike ``torch.utils.data.Subset``, the result keeps ``.data``, ``.targets`` and its own
+    settable ``.transform`` (the copy's transform can differ from the original's).
+    """
+    if not (hasattr(dsData, 'data') and hasattr(dsData, 'targets')):
+        raise TypeError(f'{type(dsData).__name__} has no .data / .targets arrays; use torch.utils.data.Subset instead.')
+    vIdx = np.asarray(vIdx, dtype=np.int64)
+    dsSubset = copy.copy(dsData)
+    dsSubset.data = dsData.data[vIdx]
+    dsSubset.targets = [int(dsData.targets[ii]) for ii in vIdx]
+    return dsSubset
+
+
+def StratifiedSubset(dsData: Dataset, numPerClass: int, seed: int = 0) -> Dataset:
+    """Return ``numPerClass`` random samples of every class of a CIFAR-style data set (seeded)."""
+    return SubsetByIndices(dsData, StratifiedIndices(dsData.targets, numPerClass, seed))
+
+
+def StratifiedSplit(dsData: Dataset, numValPerClass: int, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Split a CIFAR-style data set into ``(dsTrain, dsVal)`` with ``numValPerClass`` of every class in ``dsVal``."""
+    vValIdx = StratifiedIndices(dsData.targets, numValPerClass, seed)
+    vTrainIdx = np.setdiff1d(np.arange(len(dsData.targets)), vValIdx, assume_unique=True)
+    return SubsetByIndices(dsData, vTrainIdx), SubsetByIndices(dsData, vValIdx)
+
+
+# ------------------------------------------------------------------------------------------------
+# Statistics
+# ------------------------------------------------------------------------------------------------
+def ChannelMeanStd(dlData: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and (population) standard deviation in one streaming pass over a loader.
+
+    Uses Var[X] = E[X^2] - E[X]^2, accumulated in float64 so that 50,000 images lose no precision.
+    The loader yields ``tX`` (N x C x H x W) or ``(tX, vY)`` batches; returns two length-C tensors.
+    """
+    vSum = vSumSq = None
+    numPixels = 0
+    for batch in dlData:
+        tX = batch[0] if isinstance(batch, (tuple, list)) else batch
+        if tX.ndim != 4:
+            raise ValueError(f'Expected batches of shape N x C x H x W, got {tuple(tX.shape)}.')
+        tX = tX.to(torch.float64)
+        vBatchSum = tX.sum(dim=(0, 2, 3))
+        vBatchSumSq = tX.square().sum(dim=(0, 2, 3))
+        vSum = vBatchSum if vSum is None else vSum + vBatchSum
+        vSumSq = vBatchSumSq if vSumSq is None else vSumSq + vBatchSumSq
+        numPixels += tX.shape[0] * tX.shape[2] * tX.shape[3]
+    if numPixels == 0:
+        raise ValueError('The data loader yielded no samples.')
+    vMean = vSum / numPixels
+    vVar = (vSumSq / numPixels - vMean.square()).clamp_min(0)  #<! Rounding can make it -1e-17
+    return vMean.float(), vVar.sqrt().float()

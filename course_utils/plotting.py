@@ -1,0 +1,199 @@
+"""Plots of the course. Every function returns what it drew on and can draw into given axes / figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure, SubFigure
+
+ArrayLike = np.ndarray | torch.Tensor | Sequence
+
+
+def _ToNumpy(mX: ArrayLike) -> np.ndarray:
+    if torch.is_tensor(mX):
+        return mX.detach().cpu().numpy()
+    return np.asarray(mX)
+
+
+def _GridAxes(numImg: int, numCols: int | None, hF: Figure | SubFigure | None,
+              cellSize: float = 1.6) -> tuple[Figure | SubFigure, np.ndarray]:
+    numCols = numCols or min(numImg, int(np.ceil(np.sqrt(numImg))))
+    numRows = int(np.ceil(numImg / numCols))
+    if hF is None:
+        hF = plt.figure(figsize=(cellSize * numCols, cellSize * numRows + 0.3), layout='constrained')
+    vHa = np.atleast_1d(hF.subplots(numRows, numCols, squeeze=False).ravel())
+    for hA in vHa[numImg:]:
+        hA.set_axis_off()
+    return hF, vHa[:numImg]
+
+
+def _ShowImage(hA: Axes, mI: np.ndarray, title: str | None) -> None:
+    hA.imshow(mI, cmap='gray' if mI.ndim == 2 else None, vmin=0 if mI.ndim == 2 else None)
+    hA.set_xticks([])
+    hA.set_yticks([])
+    if title:
+        hA.set_title(title, fontsize=9)
+
+
+def PlotMnistImages(mX: ArrayLike, vY: ArrayLike | None, numImg: int, lClasses: Sequence[str] | None = None,
+                    canvasRows: int | None = None, canvasCols: int | None = None,
+                    tuImgSize: tuple[int, ...] = (28, 28), randomChoice: bool = True, seed: int | None = None,
+                    hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
+    """Show ``numImg`` images from rows of ``mX`` with their labels.
+
+    ``mX`` is N x D (each row a flattened image, reshaped to ``tuImgSize``) or N x H x W (x C).
+    For CIFAR-10 rows use ``tuImgSize=(32, 32, 3)`` (``dsTrain.data`` works as it is).
+    ``canvasRows`` / ``canvasCols`` set the grid (default: about square).
+    """
+    mX = _ToNumpy(mX)
+    numSamples = mX.shape[0]
+    if numImg > numSamples:
+        raise ValueError(f'numImg={numImg} is larger than the number of images ({numSamples}).')
+    if mX.ndim == 2:
+        if int(np.prod(tuImgSize)) != mX.shape[1]:
+            raise ValueError(f'Rows of length {mX.shape[1]} cannot be reshaped to tuImgSize={tuImgSize}.')
+        mX = mX.reshape(numSamples, *tuImgSize)
+    vY = None if vY is None else _ToNumpy(vY)
+    vIdx = (np.random.default_rng(seed).choice(numSamples, numImg, replace=False) if randomChoice
+            else np.arange(numImg))
+    if canvasRows is not None and canvasCols is None:
+        canvasCols = int(np.ceil(numImg / canvasRows))
+    hF, vHa = _GridAxes(numImg, canvasCols, hF)
+    for hA, idx in zip(vHa, vIdx):
+        title = None
+        if vY is not None:
+            title = lClasses[int(vY[idx])] if lClasses is not None else str(vY[idx])
+        _ShowImage(hA, mX[idx], title)
+    return hF
+
+
+def PlotLabelsHistogram(vY: ArrayLike, lClass: Sequence[str] | None = None, xLabelRot: int | None = None,
+                        hA: Axes | None = None) -> Axes:
+    """Bar plot of the number of samples per label (all labels shown, also the missing ones)."""
+    vY = _ToNumpy(vY).astype(np.int64).ravel()
+    numClasses = len(lClass) if lClass is not None else int(vY.max()) + 1
+    vCounts = np.bincount(vY, minlength=numClasses)
+    if hA is None:
+        _, hA = plt.subplots(figsize=(8, 4), layout='constrained')
+    hA.bar(np.arange(numClasses), vCounts, width=0.8, align='center', color='tab:blue', edgecolor='black')
+    hA.set_xticks(np.arange(numClasses), lClass if lClass is not None else np.arange(numClasses),
+                  rotation=xLabelRot or 0)
+    hA.set_xlabel('Class')
+    hA.set_ylabel('Number of Samples')
+    hA.set_title('Histogram of Classes / Labels')
+    hA.grid(axis='y', alpha=0.3)
+    return hA
+
+
+def PlotTrainResults(lTrainLoss: Sequence[float], lTrainScore: Sequence[float], lValLoss: Sequence[float],
+                     lValScore: Sequence[float], lLearnRate: Sequence[float] | None = None,
+                     scoreName: str = 'Score', hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
+    """Loss and score per epoch (train vs validation), plus the learning rate schedule if given.
+
+    ``lLearnRate`` may hold one value per epoch or one per optimizer step (``TrainModel`` with a
+    per-batch scheduler); it is drawn on its own axis in epochs either way.
+    """
+    numAxes = 3 if lLearnRate else 2
+    if hF is None:
+        hF = plt.figure(figsize=(5 * numAxes, 4), layout='constrained')
+    vHa = hF.subplots(1, numAxes)
+    vEpoch = np.arange(1, len(lTrainLoss) + 1)
+    bestIdx = int(np.argmax(lValScore)) if len(lValScore) else None
+    for hA, lTrain, lVal, name in ((vHa[0], lTrainLoss, lValLoss, 'Loss'),
+                                   (vHa[1], lTrainScore, lValScore, scoreName)):
+        hA.plot(vEpoch, lTrain, lw=2, marker='.', label='Train')
+        hA.plot(vEpoch, lVal, lw=2, marker='.', label='Validation')
+        if bestIdx is not None:
+            hA.axvline(bestIdx + 1, color='gray', ls='--', lw=1, label=f'Best (epoch {bestIdx + 1})')
+        hA.set_xlabel('Epoch')
+        hA.set_ylabel(name)
+        hA.set_title(f'{name} per Epoch')
+        hA.grid(alpha=0.3)
+        hA.legend()
+    if lLearnRate:
+        vX = np.linspace(0, len(vEpoch), len(lLearnRate), endpoint=False) + (
+            1 if len(lLearnRate) == len(vEpoch) else 0)
+        vHa[2].plot(vX, lLearnRate, lw=2)
+        vHa[2].set_xlabel('Epoch')
+        vHa[2].set_ylabel('Learning Rate')
+        vHa[2].set_title('Learning Rate Schedule')
+        vHa[2].grid(alpha=0.3)
+    return hF
+
+
+def PlotConfusionMatrix(vY: ArrayLike, vYPred: ArrayLike, lClasses: Sequence[str] | None = None,
+                        normalize: str | None = 'true', hA: Axes | None = None) -> tuple[Axes, np.ndarray]:
+    """Confusion matrix (rows: true label, columns: predicted label); returns ``(hA, mConfMat)``.
+
+    ``normalize``: ``'true'`` (each row sums to 1: per-class recall on the diagonal), ``'pred'``,
+    ``'all'`` or ``None`` (counts).
+    """
+    vY = _ToNumpy(vY).astype(np.int64).ravel()
+    vYPred = _ToNumpy(vYPred).astype(np.int64).ravel()
+    if vY.shape != vYPred.shape:
+        raise ValueError(f'vY and vYPred must have the same length, got {vY.shape[0]} and {vYPred.shape[0]}.')
+    numClasses = len(lClasses) if lClasses is not None else int(max(vY.max(), vYPred.max())) + 1
+    mConfMat = np.bincount(vY * numClasses + vYPred, minlength=numClasses ** 2).reshape(numClasses, numClasses)
+    mConfMat = mConfMat.astype(np.float64)
+    dNormAxis = {'true': 1, 'pred': 0, 'all': None}
+    if normalize is not None:
+        if normalize not in dNormAxis:
+            raise ValueError(f"normalize must be 'true', 'pred', 'all' or None, got {normalize!r}.")
+        mDenom = mConfMat.sum(axis=dNormAxis[normalize], keepdims=normalize != 'all')
+        mConfMat = np.divide(mConfMat, mDenom, out=np.zeros_like(mConfMat), where=mDenom > 0)
+    if hA is None:
+        _, hA = plt.subplots(figsize=(0.7 * numClasses + 2, 0.7 * numClasses + 1.5), layout='constrained')
+    hIm = hA.imshow(mConfMat, cmap='Blues')
+    hA.figure.colorbar(hIm, ax=hA, fraction=0.046, pad=0.04)
+    valThr = mConfMat.max() / 2
+    for ii in range(numClasses):
+        for jj in range(numClasses):
+            hA.text(jj, ii, f'{mConfMat[ii, jj]:.2f}' if normalize else f'{int(mConfMat[ii, jj])}',
+                    ha='center', va='center', fontsize=7, color='white' if mConfMat[ii, jj] > valThr else 'black')
+    vTicks = np.arange(numClasses)
+    lNames = list(lClasses) if lClasses is not None else [str(ii) for ii in vTicks]
+    hA.set_xticks(vTicks, lNames, rotation=45, ha='right')
+    hA.set_yticks(vTicks, lNames)
+    hA.set_xlabel('Predicted Label')
+    hA.set_ylabel('True Label')
+    hA.set_title('Confusion Matrix' + (f' (normalized: {normalize})' if normalize else ''))
+    return hA, mConfMat
+
+
+def PlotImageGrid(tX: ArrayLike, vY: ArrayLike | None = None, lClasses: Sequence[str] | None = None,
+                  vMean: Sequence[float] | None = None, vStd: Sequence[float] | None = None,
+                  numCols: int | None = 8, vYPred: ArrayLike | None = None,
+                  hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
+    """Show a batch of image tensors (N x C x H x W), undoing ``Normalize(vMean, vStd)`` first.
+
+    With ``vYPred`` each title reads ``true / predicted``, red where they differ.
+    """
+    tX = torch.as_tensor(_ToNumpy(tX), dtype=torch.float32)
+    if tX.ndim != 4:
+        raise ValueError(f'tX must be N x C x H x W, got shape {tuple(tX.shape)}.')
+    if (vMean is None) != (vStd is None):
+        raise ValueError('Give both vMean and vStd (the values of the Normalize transform) or neither.')
+    if vMean is not None:
+        tX = tX * torch.as_tensor(vStd).view(1, -1, 1, 1) + torch.as_tensor(vMean).view(1, -1, 1, 1)
+    mImgs = tX.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    if mImgs.shape[-1] == 1:
+        mImgs = mImgs[..., 0]
+    vY = None if vY is None else _ToNumpy(vY)
+    vYPred = None if vYPred is None else _ToNumpy(vYPred)
+    hF, vHa = _GridAxes(len(mImgs), numCols, hF)
+
+    def LabelName(label: int) -> str:
+        return lClasses[int(label)] if lClasses is not None else str(int(label))
+
+    for ii, hA in enumerate(vHa):
+        title = None if vY is None else LabelName(vY[ii])
+        if vYPred is not None:
+            title = f'{title} / {LabelName(vYPred[ii])}' if title else LabelName(vYPred[ii])
+        _ShowImage(hA, mImgs[ii], title)
+        if vY is not None and vYPred is not None and int(vY[ii]) != int(vYPred[ii]):
+            hA.title.set_color('red')
+    return hF

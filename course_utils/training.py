@@ -1,0 +1,250 @@
+"""Training loops: ``TrainEpoch`` runs one pass over a loader, ``TrainModel`` runs the whole fit.
+
+``TrainModel`` has the call and the 6-tuple result of the FixelCourses ``DeepLearningPyTorch.TrainModel``,
+so course code written for it runs unchanged with ``from course_utils import TrainModel``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import CyclicLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+# Schedulers whose schedule is defined in optimizer steps, not in epochs
+PER_BATCH_SCHEDULERS: tuple[type, ...] = (OneCycleLR, CyclicLR)
+BEST_MODEL_FILE = 'BestModel.pt'
+
+
+class NNMode(Enum):
+    """What an epoch does: ``TRAIN`` updates the weights, ``INFERENCE`` only evaluates them."""
+
+    TRAIN = 'train'
+    INFERENCE = 'inference'
+
+
+def ModelDevice(oModel: nn.Module) -> torch.device:
+    """Device of the model's first parameter (or buffer); CPU for a model with neither."""
+    for tParam in (*oModel.parameters(), *oModel.buffers()):
+        return tParam.device
+    return torch.device('cpu')
+
+
+def _CurrentLearnRate(oOpt: Optimizer) -> float:
+    return float(oOpt.param_groups[0]['lr'])
+
+
+def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable, oOpt: Optimizer | None = None,
+               oSch: LRScheduler | None = None, opMode: NNMode = NNMode.TRAIN, *,
+               lLearnRate: list[float] | None = None, showProgress: bool = True,
+               progressEvery: int = 10) -> tuple[float, float]:
+    """Run one epoch and return ``(loss, score)`` averaged over samples.
+
+    Args:
+        oModel:        The model; batches are moved to its device.
+        dlData:        Loader of ``(mX, vY)`` batches.
+        hL:            Loss ``hL(mZ, vY) -> scalar tensor`` (mean over the batch).
+        hS:            Score ``hS(mZ, vY)``: a function returning a float/tensor or a torchmetrics metric.
+        oOpt:          Optimizer; required for ``NNMode.TRAIN``.
+        oSch:          A per-batch scheduler (e.g. ``OneCycleLR``) stepped after every optimizer step.
+        opMode:        ``NNMode.TRAIN`` (train mode, gradients, updates) or ``NNMode.INFERENCE``
+                       (eval mode, no gradients).
+        lLearnRate:    If given, the learning rate of every optimizer step is appended to it.
+        showProgress:  Show a tqdm bar with the running loss and score.
+        progressEvery: Update the bar's loss / score every this many batches (each update syncs the device).
+
+    A partial last batch weighs by its size, so the result is the exact per-sample mean.
+    """
+    isTrain = opMode is NNMode.TRAIN
+    if isTrain and oOpt is None:
+        raise ValueError('TrainEpoch in NNMode.TRAIN needs an optimizer (oOpt).')
+    oDevice = ModelDevice(oModel)
+    oModel.train(isTrain)  #<! BatchNorm / Dropout behave by mode: set it every epoch, for the whole epoch
+    if hasattr(hS, 'reset'):
+        hS.reset()  #<! torchmetrics metrics accumulate state across calls
+
+    # Sums stay on the device: no host sync per batch (the bar syncs every `progressEvery` batches)
+    tLossSum = torch.zeros((), dtype=torch.float64, device=oDevice)
+    tScoreSum = torch.zeros((), dtype=torch.float64, device=oDevice)
+    numSamples = 0
+    oBar = tqdm(dlData, desc='Train' if isTrain else 'Valid', leave=False, disable=not showProgress,
+                unit='batch', dynamic_ncols=True)
+    for batchIdx, (mX, vY) in enumerate(oBar):
+        mX = mX.to(oDevice, non_blocking=True)
+        vY = vY.to(oDevice, non_blocking=True)
+        batchSize = mX.shape[0]
+        if isTrain:
+            mZ = oModel(mX)
+            valLoss = hL(mZ, vY)
+            oOpt.zero_grad(set_to_none=True)
+            valLoss.backward()
+            oOpt.step()
+            if oSch is not None:
+                if lLearnRate is not None:
+                    lLearnRate.append(_CurrentLearnRate(oOpt))
+                oSch.step()
+        else:
+            with torch.no_grad():
+                mZ = oModel(mX)
+                valLoss = hL(mZ, vY)
+        with torch.no_grad():
+            valScore = hS(mZ.detach(), vY)
+            tLossSum += valLoss.detach() * batchSize
+            tScoreSum += valScore.detach() * batchSize if torch.is_tensor(valScore) else valScore * batchSize
+        numSamples += batchSize
+        if showProgress and (batchIdx + 1) % progressEvery == 0:
+            oBar.set_postfix(loss=f'{tLossSum.item() / numSamples:.4f}',
+                             score=f'{tScoreSum.item() / numSamples:.4f}', refresh=False)
+    oBar.close()
+    if numSamples == 0:
+        raise ValueError('The data loader yielded no batches: check the data set and the batch size / drop_last.')
+    return tLossSum.item() / numSamples, tScoreSum.item() / numSamples
+
+
+def SaveCheckpointAtomically(dCheckpoint: dict[str, Any], checkpointPath: Path | str) -> None:
+    """``torch.save`` into a temporary file, then rename: an interrupted save never corrupts the checkpoint."""
+    checkpointPath = Path(checkpointPath)
+    checkpointPath.parent.mkdir(parents=True, exist_ok=True)
+    fileDesc, tmpName = tempfile.mkstemp(dir=checkpointPath.parent, prefix=checkpointPath.name, suffix='.tmp')
+    os.close(fileDesc)
+    try:
+        torch.save(dCheckpoint, tmpName)
+        os.replace(tmpName, checkpointPath)
+    except BaseException:
+        Path(tmpName).unlink(missing_ok=True)
+        raise
+
+
+def LoadCheckpoint(oModel: nn.Module, checkpointPath: Path | str = BEST_MODEL_FILE, oOpt: Optimizer | None = None,
+                   oSch: LRScheduler | None = None) -> dict[str, Any]:
+    """Load a ``TrainModel`` checkpoint into the model (and optimizer / scheduler); return the checkpoint.
+
+    Loaded with ``weights_only=True``: a checkpoint file cannot run code.
+    """
+    checkpointPath = Path(checkpointPath)
+    if not checkpointPath.is_file():
+        raise FileNotFoundError(f'No checkpoint at {checkpointPath.resolve()}: train with TrainModel(...) first, '
+                                f'or pass the path of the file it saved (checkpointPath=...).')
+    dCheckpoint = torch.load(checkpointPath, map_location=ModelDevice(oModel), weights_only=True)
+    oModel.load_state_dict(dCheckpoint['Model'])
+    if oOpt is not None and 'Optimizer' in dCheckpoint:
+        oOpt.load_state_dict(dCheckpoint['Optimizer'])
+    if oSch is not None and 'Scheduler' in dCheckpoint:
+        oSch.load_state_dict(dCheckpoint['Scheduler'])
+    return dCheckpoint
+
+
+def _KeepPreviousCheckpoint(checkpointPath: Path) -> None:
+    # A checkpoint from an earlier run is the user's work: move it aside before this run overwrites it
+    if checkpointPath.is_file():
+        backupPath = checkpointPath.with_name(checkpointPath.stem + '.prev' + checkpointPath.suffix)
+        shutil.move(checkpointPath, backupPath)
+        print(f'Kept the previous checkpoint as {backupPath}')
+
+
+def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: Optimizer, numEpoch: int,
+               hL: Callable, hS: Callable, oSch: LRScheduler | ReduceLROnPlateau | None = None,
+               oTBWriter: Any | None = None, *, schStepPerBatch: bool | None = None,
+               checkpointPath: Path | str | None = BEST_MODEL_FILE, restoreBest: bool = True,
+               showProgress: bool = True) -> tuple[nn.Module, list[float], list[float], list[float], list[float], list[float]]:
+    """Train for ``numEpoch`` epochs, keep the best model by validation score, return it and the history.
+
+    Args:
+        oModel:          The model, already on its device (CPU, CUDA or MPS); batches follow it.
+        dlTrain, dlVal:  Loaders of ``(mX, vY)`` batches for training and validation.
+        oOpt:            Optimizer over ``oModel``'s parameters.
+        numEpoch:        Number of epochs.
+        hL:              Loss ``hL(mZ, vY) -> scalar tensor``.
+        hS:              Score ``hS(mZ, vY)``, higher is better: a function (e.g. ``AccuracyLogits``) or a
+                         torchmetrics metric (moved to the model's device here).
+        oSch:            Optional scheduler. Per-batch schedulers (``OneCycleLR``, ``CyclicLR``) step after
+                         every optimizer step, ``ReduceLROnPlateau`` steps on the validation loss, others
+                         step once per epoch.
+        oTBWriter:       Optional TensorBoard ``SummaryWriter``: loss, score and learning rate per epoch.
+        schStepPerBatch: Override the per-batch / per-epoch choice for ``oSch``.
+        checkpointPath:  Where the best model's checkpoint is saved (``None``: keep it in memory only). An
+                         existing file there is first moved to ``<name>.prev.pt``.
+        restoreBest:     Load the best weights into ``oModel`` before returning (else the last ones stay).
+        showProgress:    Show tqdm progress bars.
+
+    Returns:
+        ``(oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate)``: one loss / score per
+        completed epoch; the learning rate per epoch, or per optimizer step with a per-batch scheduler.
+
+    Ctrl-C (``KeyboardInterrupt``) stops training cleanly and returns the history of the completed epochs.
+    """
+    if numEpoch < 1:
+        raise ValueError(f'numEpoch must be at least 1, got {numEpoch}.')
+    if isinstance(hS, nn.Module):
+        hS.to(ModelDevice(oModel))  #<! torchmetrics states must live where the predictions are
+    if schStepPerBatch is None:
+        schStepPerBatch = isinstance(oSch, PER_BATCH_SCHEDULERS)
+    if checkpointPath is not None:
+        checkpointPath = Path(checkpointPath)
+        _KeepPreviousCheckpoint(checkpointPath)
+
+    lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate = [], [], [], [], []
+    bestScore = -math.inf
+    dBestState: dict[str, torch.Tensor] | None = None
+    oEpochBar = tqdm(range(numEpoch), desc='Epochs', unit='epoch', disable=not showProgress, dynamic_ncols=True)
+    try:
+        for epochIdx in oEpochBar:
+            startTime = time.perf_counter()
+            epochLearnRate = _CurrentLearnRate(oOpt)
+            trainLoss, trainScore = TrainEpoch(oModel, dlTrain, hL, hS, oOpt, oSch if schStepPerBatch else None,
+                                               NNMode.TRAIN, lLearnRate=lLearnRate if schStepPerBatch else None,
+                                               showProgress=showProgress)
+            valLoss, valScore = TrainEpoch(oModel, dlVal, hL, hS, opMode=NNMode.INFERENCE, showProgress=showProgress)
+            if not schStepPerBatch:
+                lLearnRate.append(epochLearnRate)
+                if isinstance(oSch, ReduceLROnPlateau):
+                    oSch.step(valLoss)
+                elif oSch is not None:
+                    oSch.step()
+            lTrainLoss.append(trainLoss)
+            lTrainScore.append(trainScore)
+            lValLoss.append(valLoss)
+            lValScore.append(valScore)
+
+            isBest = valScore > bestScore
+            if isBest:
+                bestScore = valScore
+                dBestState = {k: v.detach().clone() for k, v in oModel.state_dict().items()}
+                if checkpointPath is not None:
+                    dCheckpoint = {'Model': dBestState, 'Optimizer': oOpt.state_dict(), 'Epoch': epochIdx + 1,
+                                   'Score': valScore}
+                    if oSch is not None:
+                        dCheckpoint['Scheduler'] = oSch.state_dict()
+                    SaveCheckpointAtomically(dCheckpoint, checkpointPath)
+            if oTBWriter is not None:
+                oTBWriter.add_scalars('Loss', {'Train': trainLoss, 'Validation': valLoss}, epochIdx)
+                oTBWriter.add_scalars('Score', {'Train': trainScore, 'Validation': valScore}, epochIdx)
+                oTBWriter.add_scalar('Learning Rate', epochLearnRate, epochIdx)
+
+            epochTime = time.perf_counter() - startTime
+            oEpochBar.set_postfix(valScore=f'{valScore:.4f}', best=f'{bestScore:.4f}', refresh=False)
+            tqdm.write(f'Epoch {epochIdx + 1:{len(str(numEpoch))}d}/{numEpoch} | '
+                       f'Train loss {trainLoss:.4f} score {trainScore:.4f} | '
+                       f'Val loss {valLoss:.4f} score {valScore:.4f} | '
+                       f'LR {epochLearnRate:.3e} | {epochTime:5.1f} s' + (' | best, saved' if isBest else ''))
+    except KeyboardInterrupt:
+        tqdm.write(f'Training interrupted after {len(lValScore)} complete epoch(s); returning the history so far.')
+    finally:
+        oEpochBar.close()
+
+    if restoreBest and dBestState is not None:
+        oModel.load_state_dict(dBestState)
+        tqdm.write(f'Restored the best model (validation score {bestScore:.4f}).')
+    return oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate

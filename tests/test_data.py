@@ -1,0 +1,222 @@
+"""Data access: folder source interface, label order, cache, errors, subsets and streaming statistics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision.transforms.v2 as T
+from conftest import NUM_PER_CLASS, ClassColor
+from PIL import Image
+from torch.utils.data import DataLoader
+
+import course_utils.data as cuData
+from course_utils import (
+    CIFAR10_CLASSES,
+    ChannelMeanStd,
+    GetDataRoot,
+    IsQuickMode,
+    LoadCifar10,
+    StratifiedIndices,
+    StratifiedSplit,
+    StratifiedSubset,
+)
+
+TORCHVISION_CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer',
+                               'dog', 'frog', 'horse', 'ship', 'truck']
+
+
+def _TreeSnapshot(rootDir: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(rootDir)): (p.stat().st_size, p.stat().st_mtime_ns) for p in rootDir.rglob('*')}
+
+
+# ------------------------------------------------------------------------------------------------
+# Folder source
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize('isTrain', [True, False])
+def test_folder_source_has_the_torchvision_cifar10_interface(folderRoot: Path, isTrain: bool) -> None:
+    dsData = LoadCifar10(isTrain, dataRoot=folderRoot, download=False)
+    numImg = NUM_PER_CLASS['train' if isTrain else 'test'] * 10
+    assert isinstance(dsData, cuData.Cifar10Folder)
+    assert dsData.data.shape == (numImg, 32, 32, 3) and dsData.data.dtype == np.uint8
+    assert isinstance(dsData.targets, list) and all(type(y) is int for y in dsData.targets)
+    assert len(dsData) == numImg
+    assert dsData.classes == TORCHVISION_CIFAR10_CLASSES
+    assert dsData.class_to_idx == {name: idx for idx, name in enumerate(TORCHVISION_CIFAR10_CLASSES)}
+    oImg, label = dsData[0]
+    assert isinstance(oImg, Image.Image) and oImg.size == (32, 32) and isinstance(label, int)
+    dsData.transform = T.Compose([T.ToImage(), T.ToDtype(torch.float32, scale=True)])
+    tX, _ = dsData[0]
+    assert tX.shape == (3, 32, 32) and tX.dtype == torch.float32 and float(tX.max()) <= 1.0
+
+
+def test_folder_labels_follow_the_official_order(folderRoot: Path) -> None:
+    dsData = LoadCifar10(True, dataRoot=folderRoot, download=False)
+    for ii, label in enumerate(dsData.targets):
+        assert tuple(dsData.data[ii, 5, 5]) == ClassColor(label)  #<! Pixels come from that class's folder
+    assert dsData.class_to_idx['airplane'] == 0 and dsData.class_to_idx['truck'] == 9
+    vCounts = np.bincount(dsData.targets, minlength=10)
+    assert (vCounts == NUM_PER_CLASS['train']).all()
+    # Within a class the files are read in name order
+    assert [int(dsData.data[ii, 0, 0, 0]) for ii in range(NUM_PER_CLASS['train'])] == list(range(NUM_PER_CLASS['train']))
+
+
+def test_folder_source_never_writes_into_the_data_root(folderRoot: Path, isolatedCache: Path) -> None:
+    tuBefore = _TreeSnapshot(folderRoot)
+    LoadCifar10(True, dataRoot=folderRoot, download=True)
+    LoadCifar10(False, dataRoot=folderRoot, download=True)
+    assert _TreeSnapshot(folderRoot) == tuBefore
+    assert len(list(isolatedCache.glob('*.npy'))) == 2
+
+
+def test_cache_is_reused_without_decoding(folderRoot: Path, isolatedCache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dsFirst = LoadCifar10(True, dataRoot=folderRoot, download=False)
+    lCacheFiles = list(isolatedCache.glob('cifar10-train-*.npy'))
+    assert len(lCacheFiles) == 1
+
+    def FailDecode(filePath: str) -> np.ndarray:
+        raise AssertionError(f'{filePath} was decoded although the cache is valid')
+
+    monkeypatch.setattr(cuData, '_DecodeImage', FailDecode)
+    dsSecond = LoadCifar10(True, dataRoot=folderRoot, download=False)
+    np.testing.assert_array_equal(dsSecond.data, dsFirst.data)
+    assert dsSecond.targets == dsFirst.targets
+
+
+def test_cache_is_rebuilt_when_an_image_changes(folderRoot: Path, isolatedCache: Path) -> None:
+    LoadCifar10(True, dataRoot=folderRoot, download=False)
+    imgPath = folderRoot / 'cifar-10-images' / 'train' / 'cat' / '0001.png'
+    Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(imgPath)
+    dsData = LoadCifar10(True, dataRoot=folderRoot, download=False)
+    catIdx = dsData.targets.index(3) + 1
+    assert dsData.data[catIdx].max() == 0  #<! The new pixels, not the cached ones
+    assert len(list(isolatedCache.glob('cifar10-train-*.npy'))) == 2
+
+
+def test_broken_cache_is_rebuilt(folderRoot: Path, isolatedCache: Path) -> None:
+    dsFirst = LoadCifar10(True, dataRoot=folderRoot, download=False)
+    (cacheFile,) = isolatedCache.glob('cifar10-train-*.npy')
+    cacheFile.write_bytes(b'not a numpy file')
+    dsSecond = LoadCifar10(True, dataRoot=folderRoot, download=False)
+    np.testing.assert_array_equal(dsSecond.data, dsFirst.data)
+
+
+def test_missing_data_gives_an_error_naming_both_ways(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as oErr:
+        LoadCifar10(True, dataRoot=tmp_path / 'empty', download=False)
+    message = str(oErr.value)
+    assert 'download=True' in message and 'cifar-10-images' in message and 'COURSE_DATA_DIR' in message
+    assert str(tmp_path / 'empty') in message
+
+
+def test_incomplete_class_folders_are_rejected(folderRoot: Path) -> None:
+    for imgPath in (folderRoot / 'cifar-10-images' / 'train' / 'truck').iterdir():
+        imgPath.unlink()
+    (folderRoot / 'cifar-10-images' / 'train' / 'truck').rmdir()
+    with pytest.raises(ValueError, match='10 CIFAR-10 class folders'):
+        LoadCifar10(True, dataRoot=folderRoot, download=False)
+
+
+def test_wrong_image_size_is_rejected(folderRoot: Path) -> None:
+    Image.fromarray(np.zeros((28, 28, 3), dtype=np.uint8)).save(folderRoot / 'cifar-10-images/train/dog/0000.png')
+    with pytest.raises(ValueError, match='0000.png has shape'):
+        LoadCifar10(True, dataRoot=folderRoot, download=False)
+
+
+def test_real_cifar10_folder_copy(sharedCifarRoot: Path) -> None:
+    dsTrain = LoadCifar10(True, dataRoot=sharedCifarRoot, download=False)
+    dsTest = LoadCifar10(False, dataRoot=sharedCifarRoot, download=False)
+    assert dsTrain.data.shape == (50_000, 32, 32, 3) and dsTest.data.shape == (10_000, 32, 32, 3)
+    assert (np.bincount(dsTrain.targets) == 5_000).all() and (np.bincount(dsTest.targets) == 1_000).all()
+    assert dsTrain.classes == TORCHVISION_CIFAR10_CLASSES
+
+
+# ------------------------------------------------------------------------------------------------
+# Configuration
+# ------------------------------------------------------------------------------------------------
+def test_data_root_comes_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('COURSE_DATA_DIR', str(tmp_path))
+    assert GetDataRoot() == tmp_path.resolve()
+    monkeypatch.delenv('COURSE_DATA_DIR')
+    assert GetDataRoot() == Path(cuData.__file__).resolve().parent.parent / 'datasets'
+
+
+@pytest.mark.parametrize(('envValue', 'isQuick'), [('1', True), ('true', True), ('YES', True), ('0', False),
+                                                   ('false', False), ('', False)])
+def test_quick_mode_flag(monkeypatch: pytest.MonkeyPatch, envValue: str, isQuick: bool) -> None:
+    monkeypatch.setenv('COURSE_QUICK', envValue)
+    assert IsQuickMode() is isQuick
+
+
+def test_quick_mode_rejects_unclear_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv('COURSE_QUICK', 'maybe')
+    with pytest.raises(ValueError, match='COURSE_QUICK'):
+        IsQuickMode()
+
+
+# ------------------------------------------------------------------------------------------------
+# Subsets
+# ------------------------------------------------------------------------------------------------
+def test_stratified_indices_take_n_per_class_reproducibly() -> None:
+    vY = np.repeat(np.arange(10), 50)[np.random.default_rng(1).permutation(500)]
+    vIdx = StratifiedIndices(vY, 7, seed=3)
+    assert len(vIdx) == 70 and len(np.unique(vIdx)) == 70
+    assert (np.bincount(vY[vIdx], minlength=10) == 7).all()
+    np.testing.assert_array_equal(vIdx, StratifiedIndices(vY, 7, seed=3))
+    assert not np.array_equal(vIdx, StratifiedIndices(vY, 7, seed=4))
+
+
+def test_stratified_indices_reject_too_many_per_class() -> None:
+    with pytest.raises(ValueError, match='only 5 samples'):
+        StratifiedIndices(np.repeat(np.arange(3), 5), 6)
+
+
+def test_stratified_subset_and_split_keep_the_interface(folderRoot: Path) -> None:
+    dsData = LoadCifar10(True, dataRoot=folderRoot, download=False)
+    dsSub = StratifiedSubset(dsData, 2, seed=0)
+    assert type(dsSub) is type(dsData) and dsSub.data.shape == (20, 32, 32, 3)
+    assert np.bincount(dsSub.targets).tolist() == [2] * 10
+    for ii, label in enumerate(dsSub.targets):
+        assert tuple(dsSub.data[ii, 5, 5]) == ClassColor(label)  #<! Images and labels stay paired
+
+    dsTrain, dsVal = StratifiedSplit(dsData, 2, seed=0)
+    assert len(dsTrain) + len(dsVal) == len(dsData) and np.bincount(dsVal.targets).tolist() == [2] * 10
+    lAll = sorted(map(bytes, np.concatenate([dsTrain.data, dsVal.data]).reshape(len(dsData), -1)))
+    assert lAll == sorted(map(bytes, dsData.data.reshape(len(dsData), -1)))  #<! Disjoint and complete
+    dsVal.transform = T.ToImage()
+    assert dsTrain.transform is None  #<! Each part has its own transform
+
+
+# ------------------------------------------------------------------------------------------------
+# Streaming statistics
+# ------------------------------------------------------------------------------------------------
+def _NumpyChannelStats(mData: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mX = mData.astype(np.float64) / 255
+    return mX.mean(axis=(0, 1, 2)), mX.std(axis=(0, 1, 2))
+
+
+@pytest.mark.parametrize('batchSize', [1, 7, 64])
+def test_channel_mean_std_matches_numpy(batchSize: int) -> None:
+    mData = np.random.default_rng(0).integers(0, 256, size=(150, 8, 8, 3), dtype=np.uint8)
+    mData[..., 1] //= 3  #<! Channels with different statistics
+    tX = torch.from_numpy(mData).permute(0, 3, 1, 2).float() / 255
+    vMean, vStd = ChannelMeanStd(DataLoader(tX, batch_size=batchSize))
+    vMeanRef, vStdRef = _NumpyChannelStats(mData)
+    np.testing.assert_allclose(vMean.numpy(), vMeanRef, rtol=1e-6)
+    np.testing.assert_allclose(vStd.numpy(), vStdRef, rtol=1e-6)
+
+
+def test_channel_mean_std_on_the_real_train_split(sharedCifarRoot: Path) -> None:
+    dsTrain = LoadCifar10(True, oTransform=T.Compose([T.ToImage(), T.ToDtype(torch.float32, scale=True)]),
+                          dataRoot=sharedCifarRoot, download=False)
+    vMean, vStd = ChannelMeanStd(DataLoader(dsTrain, batch_size=1000))
+    vMeanRef, vStdRef = _NumpyChannelStats(dsTrain.data)  #<! The full 50,000 x 32 x 32 x 3 array
+    np.testing.assert_allclose(vMean.numpy(), vMeanRef, rtol=1e-5)
+    np.testing.assert_allclose(vStd.numpy(), vStdRef, rtol=1e-5)
+
+
+def test_channel_mean_std_rejects_an_empty_loader() -> None:
+    with pytest.raises(ValueError, match='no samples'):
+        ChannelMeanStd(DataLoader(torch.empty(0, 3, 4, 4), batch_size=4))

@@ -1,0 +1,81 @@
+"""Plots return what they drew on, draw into given axes, and show the right data."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+from course_utils import (
+    PlotConfusionMatrix,
+    PlotImageGrid,
+    PlotLabelsHistogram,
+    PlotMnistImages,
+    PlotTrainResults,
+)
+
+
+@pytest.fixture(autouse=True)
+def closeFigures():
+    yield
+    plt.close('all')
+
+
+def test_mnist_images_accepts_flattened_cifar_rows() -> None:
+    mImgs = np.random.default_rng(0).integers(0, 256, size=(20, 32, 32, 3), dtype=np.uint8)
+    vY = np.arange(20) % 10
+    hF = PlotMnistImages(mImgs.reshape(20, -1), vY, 6, lClasses=[f'c{ii}' for ii in range(10)],
+                         tuImgSize=(32, 32, 3), randomChoice=False)
+    lAxes = [hA for hA in hF.axes if hA.images]
+    assert len(lAxes) == 6
+    np.testing.assert_array_equal(lAxes[2].images[0].get_array(), mImgs[2])
+    assert lAxes[2].get_title() == 'c2'
+
+
+def test_mnist_images_rejects_a_wrong_size() -> None:
+    with pytest.raises(ValueError, match='tuImgSize'):
+        PlotMnistImages(np.zeros((4, 100)), None, 2, tuImgSize=(28, 28))
+
+
+def test_labels_histogram_counts_every_class_into_given_axes() -> None:
+    _, hA = plt.subplots()
+    hOut = PlotLabelsHistogram(np.array([0, 0, 2, 2, 2]), lClass=['a', 'b', 'c'], hA=hA)
+    assert hOut is hA
+    assert [oBar.get_height() for oBar in hA.patches] == [2, 0, 3]
+
+
+def test_train_results_draws_loss_score_and_learning_rate() -> None:
+    hF = PlotTrainResults([1.0, 0.8, 0.7], [0.3, 0.5, 0.6], [1.1, 0.9, 0.95], [0.25, 0.45, 0.4],
+                          lLearnRate=[1e-3] * 30)
+    assert len(hF.axes) == 3
+    np.testing.assert_allclose(hF.axes[1].lines[1].get_ydata(), [0.25, 0.45, 0.4])
+    assert 'epoch 2' in hF.axes[0].get_legend_handles_labels()[1][-1]  #<! Best validation epoch marked
+
+
+def test_confusion_matrix_counts_and_normalizes() -> None:
+    vY = np.array([0, 0, 1, 1, 2, 2])
+    vYPred = np.array([0, 1, 1, 1, 2, 0])
+    _, mCounts = PlotConfusionMatrix(vY, vYPred, normalize=None)
+    np.testing.assert_array_equal(mCounts, [[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+    _, hA = plt.subplots()
+    hOut, mRecall = PlotConfusionMatrix(torch.tensor(vY), torch.tensor(vYPred), ['a', 'b', 'c'], hA=hA)
+    assert hOut is hA
+    np.testing.assert_allclose(mRecall.sum(axis=1), 1.0)
+    np.testing.assert_allclose(np.diag(mRecall), [0.5, 1.0, 0.5])
+
+
+def test_image_grid_undoes_the_normalization() -> None:
+    tImgs = torch.rand(4, 3, 8, 8)
+    vMean, vStd = [0.4, 0.5, 0.6], [0.2, 0.25, 0.3]
+    tNorm = (tImgs - torch.tensor(vMean).view(1, 3, 1, 1)) / torch.tensor(vStd).view(1, 3, 1, 1)
+    hF = PlotImageGrid(tNorm, vY=[0, 1, 2, 1], vYPred=[0, 1, 1, 1], lClasses=['a', 'b', 'c'],
+                       vMean=vMean, vStd=vStd, numCols=2)
+    lAxes = [hA for hA in hF.axes if hA.images]
+    np.testing.assert_allclose(lAxes[3].images[0].get_array(), tImgs[3].permute(1, 2, 0).numpy(), atol=1e-6)
+    assert lAxes[2].get_title() == 'c / b' and lAxes[2].title.get_color() == 'red'
+
+
+def test_image_grid_needs_both_statistics() -> None:
+    with pytest.raises(ValueError, match='vMean and vStd'):
+        PlotImageGrid(torch.rand(2, 3, 4, 4), vMean=[0.5, 0.5, 0.5])

@@ -1,0 +1,209 @@
+"""TrainModel / TrainEpoch: modes, averaging, best-model restore, schedulers, interrupts, checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torchmetrics.classification import MulticlassAccuracy
+
+from course_utils import AccuracyLogits, LoadCheckpoint, NNMode, TrainEpoch, TrainModel
+
+NUM_CLASSES = 3
+
+
+def _Loader(numSamples: int = 10, batchSize: int = 4, seed: int = 0, shuffle: bool = False) -> DataLoader:
+    oGen = torch.Generator().manual_seed(seed)
+    mX = torch.randn(numSamples, 5, generator=oGen)
+    vY = (mX @ torch.randn(5, NUM_CLASSES, generator=oGen)).argmax(1)  #<! A learnable rule
+    return DataLoader(TensorDataset(mX, vY), batch_size=batchSize, shuffle=shuffle, generator=oGen)
+
+
+def _Model() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 8), nn.BatchNorm1d(8), nn.Dropout(0.2), nn.ReLU(), nn.Linear(8, NUM_CLASSES))
+
+
+class ModeRecorder(nn.Module):
+    """Wraps a model and records the train flag and the grad mode of every forward call."""
+
+    def __init__(self, oModel: nn.Module) -> None:
+        super().__init__()
+        self.oModel = oModel
+        self.lCalls: list[tuple[bool, bool]] = []
+
+    def forward(self, mX: torch.Tensor) -> torch.Tensor:
+        self.lCalls.append((self.training, torch.is_grad_enabled()))
+        return self.oModel(mX)
+
+
+def _Fit(oModel: nn.Module, numEpoch: int = 3, oSch=None, hS=AccuracyLogits, tmpPath: Path | None = None,
+         dlTrain: DataLoader | None = None, dlVal: DataLoader | None = None, **kwargs):
+    oOpt = kwargs.pop('oOpt', None) or torch.optim.SGD(oModel.parameters(), lr=0.1)
+    return TrainModel(oModel, dlTrain or _Loader(12, 4), dlVal or _Loader(9, 4, seed=1), oOpt, numEpoch,
+                      nn.CrossEntropyLoss(), hS, oSch,
+                      checkpointPath=None if tmpPath is None else tmpPath / 'Best.pt', showProgress=False, **kwargs)
+
+
+def test_train_and_eval_modes_hold_for_every_batch_of_every_epoch(tmp_path: Path) -> None:
+    oRec = ModeRecorder(_Model())
+    _Fit(oRec, numEpoch=3, tmpPath=tmp_path)
+    # 3 train batches (train mode, gradients) then 3 validation batches (eval mode, no gradients), per epoch
+    assert oRec.lCalls == ([(True, True)] * 3 + [(False, False)] * 3) * 3
+
+
+def test_epoch_averages_weigh_a_partial_last_batch_by_its_size() -> None:
+    oModel = _Model().eval()
+    dlData = _Loader(10, 4)  #<! Batches of 4, 4, 2
+    mX, vY = dlData.dataset.tensors
+    with torch.no_grad():
+        mZ = oModel(mX)
+    valLoss, valScore = TrainEpoch(oModel, dlData, nn.CrossEntropyLoss(), AccuracyLogits,
+                                   opMode=NNMode.INFERENCE, showProgress=False)
+    assert valLoss == pytest.approx(nn.functional.cross_entropy(mZ, vY).item(), rel=1e-6)
+    assert valScore == pytest.approx((mZ.argmax(1) == vY).double().mean().item(), rel=1e-12)
+
+
+def test_torchmetrics_score_equals_the_plain_function() -> None:
+    oModel = _Model()
+    dlData = _Loader(37, 8)
+    tuFunc = TrainEpoch(oModel, dlData, nn.CrossEntropyLoss(), AccuracyLogits, opMode=NNMode.INFERENCE,
+                        showProgress=False)
+    hS = MulticlassAccuracy(num_classes=NUM_CLASSES, average='micro')
+    tuMetric = TrainEpoch(oModel, dlData, nn.CrossEntropyLoss(), hS, opMode=NNMode.INFERENCE, showProgress=False)
+    assert tuMetric == pytest.approx(tuFunc, rel=1e-6)
+
+
+def test_training_epoch_needs_an_optimizer() -> None:
+    with pytest.raises(ValueError, match='optimizer'):
+        TrainEpoch(_Model(), _Loader(), nn.CrossEntropyLoss(), AccuracyLogits, opMode=NNMode.TRAIN)
+
+
+def test_training_reduces_the_loss(tmp_path: Path) -> None:
+    dlTrain = _Loader(64, 16, shuffle=True)
+    _, lTrainLoss, *_ = _Fit(_Model(), numEpoch=15, tmpPath=tmp_path, dlTrain=dlTrain, dlVal=_Loader(64, 16))
+    assert lTrainLoss[-1] < 0.7 * lTrainLoss[0]
+
+
+class ScriptedValScore:
+    """A score whose validation value per epoch is scripted; it snapshots the model's weights at each one."""
+
+    def __init__(self, oModel: nn.Module, lValScores: list[float], numValBatches: int) -> None:
+        self.oModel, self.lValScores, self.numValBatches = oModel, lValScores, numValBatches
+        self.numValCalls = 0
+        self.lWeights: list[dict[str, torch.Tensor]] = []
+
+    def __call__(self, mZ: torch.Tensor, vY: torch.Tensor) -> float:
+        if self.oModel.training:
+            return 0.0
+        epochIdx = self.numValCalls // self.numValBatches
+        if self.numValCalls % self.numValBatches == 0:
+            self.lWeights.append({k: v.clone() for k, v in self.oModel.state_dict().items()})
+        self.numValCalls += 1
+        return self.lValScores[epochIdx]
+
+
+def _AssertSameWeights(dA: dict[str, torch.Tensor], dB: dict[str, torch.Tensor]) -> None:
+    assert dA.keys() == dB.keys()
+    for key in dA:
+        torch.testing.assert_close(dA[key], dB[key], rtol=0, atol=0)
+
+
+def test_best_model_is_restored_and_saved(tmp_path: Path) -> None:
+    oModel = _Model()
+    hS = ScriptedValScore(oModel, [0.2, 0.9, 0.5, 0.4], numValBatches=3)
+    oModel, *_, lValScore, _ = _Fit(oModel, numEpoch=4, hS=hS, tmpPath=tmp_path)
+    assert lValScore == pytest.approx([0.2, 0.9, 0.5, 0.4])
+    _AssertSameWeights(oModel.state_dict(), hS.lWeights[1])  #<! Epoch 2's weights, not the last ones
+
+    oFresh = _Model()
+    dCheckpoint = LoadCheckpoint(oFresh, tmp_path / 'Best.pt')
+    assert dCheckpoint['Epoch'] == 2 and dCheckpoint['Score'] == pytest.approx(0.9)
+    _AssertSameWeights(oFresh.state_dict(), hS.lWeights[1])
+    assert not list(tmp_path.glob('*.tmp'))  #<! Atomic writes leave no temporary files
+
+
+def test_last_model_is_kept_when_asked(tmp_path: Path) -> None:
+    oModel = _Model()
+    hS = ScriptedValScore(oModel, [0.9, 0.1], numValBatches=3)
+    oModel, *_ = _Fit(oModel, numEpoch=2, hS=hS, tmpPath=tmp_path, restoreBest=False)
+    _AssertSameWeights(oModel.state_dict(), hS.lWeights[1])
+
+
+def test_an_earlier_checkpoint_is_kept(tmp_path: Path) -> None:
+    _Fit(_Model(), numEpoch=1, tmpPath=tmp_path)
+    firstBytes = (tmp_path / 'Best.pt').read_bytes()
+    _Fit(_Model(), numEpoch=1, tmpPath=tmp_path)
+    assert (tmp_path / 'Best.prev.pt').read_bytes() == firstBytes
+
+
+def test_missing_checkpoint_gives_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match='TrainModel'):
+        LoadCheckpoint(_Model(), tmp_path / 'Nothing.pt')
+
+
+def test_epoch_scheduler_steps_once_per_epoch() -> None:
+    oModel = _Model()
+    oOpt = torch.optim.SGD(oModel.parameters(), lr=1.0)
+    oSch = torch.optim.lr_scheduler.StepLR(oOpt, step_size=1, gamma=0.5)
+    *_, lLearnRate = _Fit(oModel, numEpoch=4, oSch=oSch, oOpt=oOpt)
+    assert lLearnRate == pytest.approx([1.0, 0.5, 0.25, 0.125])
+    assert oOpt.param_groups[0]['lr'] == pytest.approx(0.0625)
+
+
+def test_one_cycle_scheduler_steps_once_per_batch() -> None:
+    oModel = _Model()
+    oOpt = torch.optim.SGD(oModel.parameters(), lr=0.1)
+    numEpoch, numBatches = 3, 3
+    # OneCycleLR raises if stepped more than total_steps times: stepping per epoch would stop early instead
+    oSch = torch.optim.lr_scheduler.OneCycleLR(oOpt, max_lr=0.5, total_steps=numEpoch * numBatches)
+    *_, lLearnRate = _Fit(oModel, numEpoch=numEpoch, oSch=oSch, oOpt=oOpt)
+    assert len(lLearnRate) == numEpoch * numBatches
+    assert max(lLearnRate) == pytest.approx(0.5, rel=0.05)
+    assert oSch.last_epoch == numEpoch * numBatches
+
+
+def test_plateau_scheduler_steps_on_the_validation_loss() -> None:
+    oModel = _Model()
+    oOpt = torch.optim.SGD(oModel.parameters(), lr=0.1)
+    # Any change below 10 counts as no improvement: every epoch after the first reduces the rate
+    oSch = torch.optim.lr_scheduler.ReduceLROnPlateau(oOpt, patience=0, factor=0.5, threshold=10.0,
+                                                      threshold_mode='abs')
+    *_, lLearnRate = _Fit(oModel, numEpoch=3, oSch=oSch, oOpt=oOpt)
+    assert lLearnRate == pytest.approx([0.1, 0.1, 0.05])
+    assert oOpt.param_groups[0]['lr'] == pytest.approx(0.025)
+
+
+class InterruptingLoss(nn.Module):
+    """Cross entropy that raises KeyboardInterrupt (as Ctrl-C / Jupyter's stop button) at call `interruptAt`."""
+
+    def __init__(self, interruptAt: int) -> None:
+        super().__init__()
+        self.numCalls, self.interruptAt = 0, interruptAt
+
+    def forward(self, mZ: torch.Tensor, vY: torch.Tensor) -> torch.Tensor:
+        self.numCalls += 1
+        if self.numCalls == self.interruptAt:
+            raise KeyboardInterrupt
+        return nn.functional.cross_entropy(mZ, vY)
+
+
+def test_keyboard_interrupt_returns_the_history_so_far(tmp_path: Path) -> None:
+    oModel = _Model()
+    hS = ScriptedValScore(oModel, [0.3, 0.6, 0.1], numValBatches=3)
+    # 6 loss calls per epoch (3 train + 3 validation): call 14 is inside epoch 3's training
+    oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate = TrainModel(
+        oModel, _Loader(12, 4), _Loader(9, 4, seed=1), torch.optim.SGD(oModel.parameters(), lr=0.1), 5,
+        InterruptingLoss(14), hS, checkpointPath=tmp_path / 'Best.pt', showProgress=False)
+    assert len(lTrainLoss) == len(lTrainScore) == len(lValLoss) == len(lLearnRate) == 2
+    assert lValScore == pytest.approx([0.3, 0.6])
+    _AssertSameWeights(oModel.state_dict(), hS.lWeights[1])  #<! Best of the completed epochs
+    assert (tmp_path / 'Best.pt').is_file()
+
+
+def test_rejects_zero_epochs() -> None:
+    with pytest.raises(ValueError, match='numEpoch'):
+        _Fit(_Model(), numEpoch=0)
