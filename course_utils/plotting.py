@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.ticker import MaxNLocator
 
 ArrayLike = np.ndarray | torch.Tensor | Sequence
 
@@ -109,6 +110,7 @@ def PlotTrainResults(lTrainLoss: Sequence[float], lTrainScore: Sequence[float], 
         hA.plot(vEpoch, lVal, lw=2, marker='.', label='Validation')
         if bestIdx is not None:
             hA.axvline(bestIdx + 1, color='gray', ls='--', lw=1, label=f'Best (epoch {bestIdx + 1})')
+        hA.xaxis.set_major_locator(MaxNLocator(integer=True))
         hA.set_xlabel('Epoch')
         hA.set_ylabel(name)
         hA.set_title(f'{name} per Epoch')

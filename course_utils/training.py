@@ -248,3 +248,15 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
         oModel.load_state_dict(dBestState)
         tqdm.write(f'Restored the best model (validation score {bestScore:.4f}).')
     return oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate
+
+
+def Predict(oModel: nn.Module, dlData: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run the model in eval mode over a loader; return ``(mScore, vY)`` on the CPU (scores and labels)."""
+    oDevice = ModelDevice(oModel)
+    oModel.eval()
+    lScore, lY = [], []
+    with torch.no_grad():
+        for mX, vY in dlData:
+            lScore.append(oModel(mX.to(oDevice, non_blocking=True)).cpu())
+            lY.append(vY)
+    return torch.cat(lScore), torch.cat(lY)

@@ -220,3 +220,14 @@ def test_channel_mean_std_on_the_real_train_split(sharedCifarRoot: Path) -> None
 def test_channel_mean_std_rejects_an_empty_loader() -> None:
     with pytest.raises(ValueError, match='no samples'):
         ChannelMeanStd(DataLoader(torch.empty(0, 3, 4, 4), batch_size=4))
+
+
+@pytest.mark.parametrize(('system', 'numCores', 'device', 'numWorkers'), [
+    ('Windows', 16, 'cuda', 0), ('Darwin', 8, 'mps', 0), ('Linux', 2, 'cpu', 0), ('Linux', 16, 'cpu', 4),
+    ('Linux', 2, 'cuda', 1), ('Linux', 16, 'cuda', 4)])
+def test_num_workers_by_platform_and_device(monkeypatch: pytest.MonkeyPatch, system: str, numCores: int, device: str,
+                                            numWorkers: int) -> None:
+    import course_utils.config as cuConfig
+    monkeypatch.setattr(cuConfig.platform, 'system', lambda: system)
+    monkeypatch.setattr(cuConfig.os, 'cpu_count', lambda: numCores)
+    assert cuConfig.GetNumWorkers(device) == numWorkers

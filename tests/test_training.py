@@ -10,7 +10,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
-from course_utils import AccuracyLogits, LoadCheckpoint, NNMode, TrainEpoch, TrainModel
+from course_utils import AccuracyLogits, LoadCheckpoint, NNMode, Predict, TrainEpoch, TrainModel
 
 NUM_CLASSES = 3
 
@@ -207,3 +207,13 @@ def test_keyboard_interrupt_returns_the_history_so_far(tmp_path: Path) -> None:
 def test_rejects_zero_epochs() -> None:
     with pytest.raises(ValueError, match='numEpoch'):
         _Fit(_Model(), numEpoch=0)
+
+
+def test_predict_returns_eval_mode_scores_for_every_sample() -> None:
+    oRec = ModeRecorder(_Model())
+    dlData = _Loader(10, 4)
+    mScore, vY = Predict(oRec, dlData)
+    assert mScore.shape == (10, NUM_CLASSES) and torch.equal(vY, dlData.dataset.tensors[1])
+    assert set(oRec.lCalls) == {(False, False)}
+    with torch.no_grad():
+        torch.testing.assert_close(mScore, oRec.eval()(dlData.dataset.tensors[0]))
