@@ -5,6 +5,7 @@ The public names follow the course notation (``TrainModel``, ``AccuracyLogits``,
 """
 
 from .config import GetCacheDir, GetDataRoot, GetDevice, GetNumWorkers, IsQuickMode
+from .convolution import Conv2DIm2Col, Conv2DLoops
 from .data import (
     CIFAR10_CLASSES,
     ChannelMeanStd,
@@ -18,18 +19,23 @@ from .data import (
 from .metrics import AccuracyLogits
 from .plotting import (
     PlotConfusionMatrix,
+    PlotFeatureMaps,
     PlotImageGrid,
     PlotLabelsHistogram,
+    PlotMatrix,
     PlotMnistImages,
     PlotTrainResults,
 )
+from .shapes import ConvOutputSize, ForwardShapes, LayerOutputShape, ModelShapeTable
 from .training import LoadCheckpoint, NNMode, Predict, TrainEpoch, TrainModel
 
 __version__ = '0.1.0'
 
 __all__ = [
-    'CIFAR10_CLASSES', 'AccuracyLogits', 'ChannelMeanStd', 'Cifar10Folder', 'GetCacheDir', 'GetDataRoot',
-    'GetDevice', 'GetNumWorkers', 'IsQuickMode', 'LoadCheckpoint', 'LoadCifar10', 'NNMode',
-    'PlotConfusionMatrix', 'PlotImageGrid', 'PlotLabelsHistogram', 'PlotMnistImages', 'PlotTrainResults', 'Predict',
-    'StratifiedIndices', 'StratifiedSplit', 'StratifiedSubset', 'SubsetByIndices', 'TrainEpoch', 'TrainModel',
+    'CIFAR10_CLASSES', 'AccuracyLogits', 'ChannelMeanStd', 'Cifar10Folder', 'Conv2DIm2Col', 'Conv2DLoops',
+    'ConvOutputSize', 'ForwardShapes', 'GetCacheDir', 'GetDataRoot', 'GetDevice', 'GetNumWorkers', 'IsQuickMode',
+    'LayerOutputShape', 'LoadCheckpoint', 'LoadCifar10', 'ModelShapeTable', 'NNMode', 'PlotConfusionMatrix',
+    'PlotFeatureMaps', 'PlotImageGrid', 'PlotLabelsHistogram', 'PlotMatrix', 'PlotMnistImages', 'PlotTrainResults',
+    'Predict', 'StratifiedIndices', 'StratifiedSplit', 'StratifiedSubset', 'SubsetByIndices', 'TrainEpoch',
+    'TrainModel',
 ]

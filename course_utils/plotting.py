@@ -33,7 +33,7 @@ def _GridAxes(numImg: int, numCols: int | None, hF: Figure | SubFigure | None,
 
 
 def _ShowImage(hA: Axes, mI: np.ndarray, title: str | None) -> None:
-    hA.imshow(mI, cmap='gray' if mI.ndim == 2 else None, vmin=0 if mI.ndim == 2 else None)
+    hA.imshow(mI, cmap='gray' if mI.ndim == 2 else None)
     hA.set_xticks([])
     hA.set_yticks([])
     if title:
@@ -199,3 +199,49 @@ def PlotImageGrid(tX: ArrayLike, vY: ArrayLike | None = None, lClasses: Sequence
         if vY is not None and vYPred is not None and int(vY[ii]) != int(vYPred[ii]):
             hA.title.set_color('red')
     return hF
+
+
+def PlotFeatureMaps(tMaps: ArrayLike, lTitles: Sequence[str] | None = None, numCols: int | None = None,
+                    cmap: str = 'gray', showColorbar: bool = False,
+                    hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
+    """Show 2D maps (``N x H x W``, e.g. the channels of a convolution output), each with its own color scale.
+
+    Signed maps (such as Sobel responses) keep their sign: nothing is clipped.
+    """
+    mMaps = _ToNumpy(tMaps)
+    if mMaps.ndim == 2:
+        mMaps = mMaps[None]
+    if mMaps.ndim != 3:
+        raise ValueError(f'tMaps must be N x H x W (or H x W), got shape {mMaps.shape}.')
+    if lTitles is not None and len(lTitles) != len(mMaps):
+        raise ValueError(f'Got {len(lTitles)} titles for {len(mMaps)} maps.')
+    hF, vHa = _GridAxes(len(mMaps), numCols, hF, cellSize=2.4)
+    for ii, hA in enumerate(vHa):
+        hIm = hA.imshow(mMaps[ii], cmap=cmap)
+        hA.set_xticks([])
+        hA.set_yticks([])
+        if lTitles is not None:
+            hA.set_title(lTitles[ii], fontsize=9)
+        if showColorbar:
+            hA.figure.colorbar(hIm, ax=hA, fraction=0.046, pad=0.04)
+    return hF
+
+
+def PlotMatrix(mX: ArrayLike, title: str | None = None, valFormat: str = '{:g}', cmap: str = 'Blues',
+               hA: Axes | None = None) -> Axes:
+    """Show a small matrix as a heat map with every value written in its cell (for worked examples)."""
+    mX = _ToNumpy(mX)
+    if mX.ndim != 2:
+        raise ValueError(f'mX must be a 2D matrix, got shape {mX.shape}.')
+    if hA is None:
+        _, hA = plt.subplots(figsize=(0.6 * mX.shape[1] + 1, 0.6 * mX.shape[0] + 0.8), layout='constrained')
+    hA.imshow(mX, cmap=cmap)
+    valMid = (np.nanmax(mX) + np.nanmin(mX)) / 2
+    for (ii, jj), valX in np.ndenumerate(mX):
+        hA.text(jj, ii, valFormat.format(valX), ha='center', va='center',
+                color='white' if valX > valMid else 'black')
+    hA.set_xticks([])
+    hA.set_yticks([])
+    if title:
+        hA.set_title(title)
+    return hA

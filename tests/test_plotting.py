@@ -9,8 +9,10 @@ import torch
 
 from course_utils import (
     PlotConfusionMatrix,
+    PlotFeatureMaps,
     PlotImageGrid,
     PlotLabelsHistogram,
+    PlotMatrix,
     PlotMnistImages,
     PlotTrainResults,
 )
@@ -79,3 +81,18 @@ def test_image_grid_undoes_the_normalization() -> None:
 def test_image_grid_needs_both_statistics() -> None:
     with pytest.raises(ValueError, match='vMean and vStd'):
         PlotImageGrid(torch.rand(2, 3, 4, 4), vMean=[0.5, 0.5, 0.5])
+
+
+def test_feature_maps_keep_the_sign_of_each_map() -> None:
+    tMaps = torch.stack([torch.linspace(-1, 1, 16).view(4, 4), torch.ones(4, 4) * 3])
+    hF = PlotFeatureMaps(tMaps, ['signed', 'constant'], numCols=2)
+    lAxes = [hA for hA in hF.axes if hA.images]
+    assert lAxes[0].images[0].get_clim() == pytest.approx((-1.0, 1.0))
+    assert lAxes[1].get_title() == 'constant'
+    with pytest.raises(ValueError, match='2 maps'):
+        PlotFeatureMaps(tMaps, ['only one'])
+
+
+def test_matrix_writes_every_value() -> None:
+    hA = PlotMatrix(np.array([[133, 75], [100, 101]]), title='Output')
+    assert sorted(oText.get_text() for oText in hA.texts) == ['100', '101', '133', '75']
