@@ -20,12 +20,13 @@ def _ToNumpy(mX: ArrayLike) -> np.ndarray:
     return np.asarray(mX)
 
 
-def _GridAxes(numImg: int, numCols: int | None, hF: Figure | SubFigure | None,
-              cellSize: float = 1.6) -> tuple[Figure | SubFigure, np.ndarray]:
+def _GridAxes(numImg: int, numCols: int | None, hF: Figure | SubFigure | None, cellSize: float = 1.6,
+              aspect: float = 1.0) -> tuple[Figure | SubFigure, np.ndarray]:
+    # `aspect` (height / width of one image) sizes the cells so wide images leave no empty bands
     numCols = numCols or min(numImg, int(np.ceil(np.sqrt(numImg))))
     numRows = int(np.ceil(numImg / numCols))
     if hF is None:
-        hF = plt.figure(figsize=(cellSize * numCols, cellSize * numRows + 0.3), layout='constrained')
+        hF = plt.figure(figsize=(cellSize * numCols, (cellSize * aspect + 0.3) * numRows), layout='constrained')
     vHa = np.atleast_1d(hF.subplots(numRows, numCols, squeeze=False).ravel())
     for hA in vHa[numImg:]:
         hA.set_axis_off()
@@ -215,7 +216,7 @@ def PlotFeatureMaps(tMaps: ArrayLike, lTitles: Sequence[str] | None = None, numC
         raise ValueError(f'tMaps must be N x H x W (or H x W), got shape {mMaps.shape}.')
     if lTitles is not None and len(lTitles) != len(mMaps):
         raise ValueError(f'Got {len(lTitles)} titles for {len(mMaps)} maps.')
-    hF, vHa = _GridAxes(len(mMaps), numCols, hF, cellSize=2.4)
+    hF, vHa = _GridAxes(len(mMaps), numCols, hF, cellSize=2.4, aspect=mMaps.shape[1] / mMaps.shape[2])
     for ii, hA in enumerate(vHa):
         hIm = hA.imshow(mMaps[ii], cmap=cmap)
         hA.set_xticks([])

@@ -179,11 +179,15 @@ def ModelShapeTable(oModel: nn.Sequential, tuInShape: Sequence[int]) -> pd.DataF
 
 def ForwardShapes(oModel: nn.Sequential, tuInShape: Sequence[int]) -> list[tuple[int, ...]]:
     """Real output shape (no batch dimension) of every child of a ``Sequential``, from a dry run on zeros."""
-    tX = torch.zeros(1, *tuInShape)
+    tX = torch.zeros(1, *tuInShape, device=next(oModel.parameters(), torch.zeros(())).device)
     lShapes = []
-    oModel.eval()  #<! BatchNorm cannot train on a batch of one
-    with torch.no_grad():
-        for oLayer in oModel.children():
-            tX = oLayer(tX)
-            lShapes.append(tuple(tX.shape[1:]))
+    wasTraining = oModel.training
+    oModel.eval()  #<! BatchNorm cannot train on a batch of one, and its running statistics must not change
+    try:
+        with torch.no_grad():
+            for oLayer in oModel.children():
+                tX = oLayer(tX)
+                lShapes.append(tuple(tX.shape[1:]))
+    finally:
+        oModel.train(wasTraining)
     return lShapes

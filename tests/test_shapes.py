@@ -129,3 +129,9 @@ def test_receptive_field_of_lenet5() -> None:
     # conv5: 5, pool2: 6, conv5 after a jump of 2: 6 + 4 * 2 = 14, pool2: 14 + 1 * 2 = 16
     assert dfTable['Receptive Field'].tolist()[:7] == [1, 5, 5, 6, 14, 14, 16]
     assert dfTable['Receptive Field'].isna().tolist()[7:] == [True] * 6
+
+
+def test_forward_shapes_leaves_the_model_mode_alone() -> None:
+    VGG_STACK.train()
+    ForwardShapes(VGG_STACK, (3, 32, 32))
+    assert VGG_STACK.training
