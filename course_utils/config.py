@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 from pathlib import Path
 
 import torch
@@ -24,6 +25,14 @@ _TRUE_WORDS = {'1', 'true', 'yes', 'on'}
 _FALSE_WORDS = {'', '0', 'false', 'no', 'off'}
 
 
+COLAB_DATA_ROOT = Path('/content/datasets')
+
+
+def IsColab() -> bool:
+    """Return ``True`` inside a Google Colab runtime."""
+    return 'google.colab' in sys.modules
+
+
 def _RepositoryDatasetsDir() -> Path:
     # `course_utils/` sits next to `datasets/` in the repository (editable install).
     return Path(__file__).resolve().parent.parent / 'datasets'
@@ -32,12 +41,14 @@ def _RepositoryDatasetsDir() -> Path:
 def GetDataRoot() -> Path:
     """Return the data root: ``$COURSE_DATA_DIR``, else the repository's ``datasets/`` folder.
 
-    When ``course_utils`` was installed without the repository (e.g. ``pip install git+...``
-    on Colab), the fallback is ``~/datasets/course_utils`` (created on demand by downloads).
+    On Google Colab the default is ``/content/datasets``. When ``course_utils`` was installed without the
+    repository (``pip install git+...``) elsewhere, it is ``~/datasets/course_utils`` (created by downloads).
     """
     envValue = os.environ.get(DATA_DIR_ENV, '').strip()
     if envValue:
         return Path(envValue).expanduser().resolve()
+    if IsColab():
+        return COLAB_DATA_ROOT  #<! Local disk of the Colab machine: fast, and writable for the download
     repoDir = _RepositoryDatasetsDir()
     if repoDir.is_dir():
         return repoDir
