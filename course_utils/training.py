@@ -158,7 +158,7 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
                hL: Callable, hS: Callable, oSch: LRScheduler | ReduceLROnPlateau | None = None,
                oTBWriter: Any | None = None, *, schStepPerBatch: bool | None = None,
                checkpointPath: Path | str | None = BEST_MODEL_FILE, restoreBest: bool = True,
-               showProgress: bool = True) -> tuple[nn.Module, list[float], list[float], list[float], list[float], list[float]]:
+               showProgress: bool = True, verbose: bool = True) -> tuple[nn.Module, list[float], list[float], list[float], list[float], list[float]]:
     """Train for ``numEpoch`` epochs, keep the best model by validation score, return it and the history.
 
     Args:
@@ -178,6 +178,7 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
                          existing file there is first moved to ``<name>.prev.pt``.
         restoreBest:     Load the best weights into ``oModel`` before returning (else the last ones stay).
         showProgress:    Show tqdm progress bars.
+        verbose:         Print one line per epoch (and the restore message).
 
     Returns:
         ``(oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate)``: one loss / score per
@@ -235,10 +236,11 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
 
             epochTime = time.perf_counter() - startTime
             oEpochBar.set_postfix(valScore=f'{valScore:.4f}', best=f'{bestScore:.4f}', refresh=False)
-            tqdm.write(f'Epoch {epochIdx + 1:{len(str(numEpoch))}d}/{numEpoch} | '
-                       f'Train loss {trainLoss:.4f} score {trainScore:.4f} | '
-                       f'Val loss {valLoss:.4f} score {valScore:.4f} | '
-                       f'LR {epochLearnRate:.3e} | {epochTime:5.1f} s' + (' | best, saved' if isBest else ''))
+            if verbose:
+                tqdm.write(f'Epoch {epochIdx + 1:{len(str(numEpoch))}d}/{numEpoch} | '
+                           f'Train loss {trainLoss:.4f} score {trainScore:.4f} | '
+                           f'Val loss {valLoss:.4f} score {valScore:.4f} | '
+                           f'LR {epochLearnRate:.3e} | {epochTime:5.1f} s' + (' | best, saved' if isBest else ''))
     except KeyboardInterrupt:
         tqdm.write(f'Training interrupted after {len(lValScore)} complete epoch(s); returning the history so far.')
     finally:
@@ -246,7 +248,8 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
 
     if restoreBest and dBestState is not None:
         oModel.load_state_dict(dBestState)
-        tqdm.write(f'Restored the best model (validation score {bestScore:.4f}).')
+        if verbose:
+            tqdm.write(f'Restored the best model (validation score {bestScore:.4f}).')
     return oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate
 
 

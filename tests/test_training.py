@@ -217,3 +217,8 @@ def test_predict_returns_eval_mode_scores_for_every_sample() -> None:
     assert set(oRec.lCalls) == {(False, False)}
     with torch.no_grad():
         torch.testing.assert_close(mScore, oRec.eval()(dlData.dataset.tensors[0]))
+
+
+def test_quiet_training_prints_nothing(capsys: pytest.CaptureFixture) -> None:
+    _Fit(_Model(), numEpoch=2, verbose=False)
+    assert capsys.readouterr().out == ''
