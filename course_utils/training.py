@@ -6,6 +6,7 @@ so course code written for it runs unchanged with ``from course_utils import Tra
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -46,10 +47,22 @@ def _CurrentLearnRate(oOpt: Optimizer) -> float:
     return float(oOpt.param_groups[0]['lr'])
 
 
+AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)
+
+
+def _AutocastContext(oDevice: torch.device, autocastDtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if autocastDtype is None:
+        return contextlib.nullcontext()
+    if autocastDtype not in AUTOCAST_DTYPES:
+        raise ValueError(f'autocastDtype must be None, torch.bfloat16 or torch.float16, got {autocastDtype}.')
+    return torch.autocast(device_type=oDevice.type, dtype=autocastDtype)
+
+
 def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable, oOpt: Optimizer | None = None,
                oSch: LRScheduler | None = None, opMode: NNMode = NNMode.TRAIN, *,
                lLearnRate: list[float] | None = None, showProgress: bool = True,
-               progressEvery: int = 10) -> tuple[float, float]:
+               progressEvery: int = 10, channelsLast: bool = False, autocastDtype: torch.dtype | None = None,
+               oScaler: torch.amp.GradScaler | None = None) -> tuple[float, float]:
     """Run one epoch and return ``(loss, score)`` averaged over samples.
 
     Args:
@@ -64,6 +77,10 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
         lLearnRate:    If given, the learning rate of every optimizer step is appended to it.
         showProgress:  Show a tqdm bar with the running loss and score.
         progressEvery: Update the bar's loss / score every this many batches (each update syncs the device).
+        channelsLast:  Move image batches to the channels-last memory layout (use with a channels-last model).
+        autocastDtype: Mixed precision: run the forward pass and the loss under ``torch.autocast`` with this dtype
+                       (``torch.bfloat16`` or ``torch.float16``); ``None`` keeps float32.
+        oScaler:       A ``torch.amp.GradScaler`` for float16 training (scales the loss against underflow).
 
     A partial last batch weighs by its size, so the result is the exact per-sample mean.
     """
@@ -71,6 +88,7 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
     if isTrain and oOpt is None:
         raise ValueError('TrainEpoch in NNMode.TRAIN needs an optimizer (oOpt).')
     oDevice = ModelDevice(oModel)
+    oAutocast = _AutocastContext(oDevice, autocastDtype)
     oModel.train(isTrain)  #<! BatchNorm / Dropout behave by mode: set it every epoch, for the whole epoch
     if hasattr(hS, 'reset'):
         hS.reset()  #<! torchmetrics metrics accumulate state across calls
@@ -84,23 +102,31 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
     for batchIdx, (mX, vY) in enumerate(oBar):
         mX = mX.to(oDevice, non_blocking=True)
         vY = vY.to(oDevice, non_blocking=True)
+        if channelsLast and mX.ndim == 4:
+            mX = mX.contiguous(memory_format=torch.channels_last)
         batchSize = mX.shape[0]
         if isTrain:
-            mZ = oModel(mX)
-            valLoss = hL(mZ, vY)
+            with oAutocast:
+                mZ = oModel(mX)
+                valLoss = hL(mZ, vY)
             oOpt.zero_grad(set_to_none=True)
-            valLoss.backward()
-            oOpt.step()
+            if oScaler is not None:
+                oScaler.scale(valLoss).backward()
+                oScaler.step(oOpt)
+                oScaler.update()
+            else:
+                valLoss.backward()
+                oOpt.step()
             if oSch is not None:
                 if lLearnRate is not None:
                     lLearnRate.append(_CurrentLearnRate(oOpt))
                 oSch.step()
         else:
-            with torch.no_grad():
+            with torch.no_grad(), oAutocast:
                 mZ = oModel(mX)
                 valLoss = hL(mZ, vY)
         with torch.no_grad():
-            valScore = hS(mZ.detach(), vY)
+            valScore = hS(mZ.detach().float(), vY)
             tLossSum += valLoss.detach() * batchSize
             tScoreSum += valScore.detach() * batchSize if torch.is_tensor(valScore) else valScore * batchSize
         numSamples += batchSize
@@ -158,7 +184,8 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
                hL: Callable, hS: Callable, oSch: LRScheduler | ReduceLROnPlateau | None = None,
                oTBWriter: Any | None = None, *, schStepPerBatch: bool | None = None,
                checkpointPath: Path | str | None = BEST_MODEL_FILE, restoreBest: bool = True,
-               showProgress: bool = True, verbose: bool = True) -> tuple[nn.Module, list[float], list[float], list[float], list[float], list[float]]:
+               showProgress: bool = True, verbose: bool = True, channelsLast: bool = False,
+               autocastDtype: torch.dtype | None = None) -> tuple[nn.Module, list[float], list[float], list[float], list[float], list[float]]:
     """Train for ``numEpoch`` epochs, keep the best model by validation score, return it and the history.
 
     Args:
@@ -179,6 +206,11 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
         restoreBest:     Load the best weights into ``oModel`` before returning (else the last ones stay).
         showProgress:    Show tqdm progress bars.
         verbose:         Print one line per epoch (and the restore message).
+        channelsLast:    Convert the model and the image batches to the channels-last memory layout (faster
+                         convolutions on CPUs and tensor-core GPUs). Off by default.
+        autocastDtype:   Mixed precision with ``torch.autocast``: ``torch.bfloat16`` (CPUs with native bf16, recent
+                         GPUs) or ``torch.float16`` (CUDA; a ``GradScaler`` is used). Off (float32) by default:
+                         on a CPU without native bf16, bf16 is many times slower.
 
     Returns:
         ``(oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate)``: one loss / score per
@@ -192,6 +224,13 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
         hS.to(ModelDevice(oModel))  #<! torchmetrics states must live where the predictions are
     if schStepPerBatch is None:
         schStepPerBatch = isinstance(oSch, PER_BATCH_SCHEDULERS)
+    oDevice = ModelDevice(oModel)
+    _AutocastContext(oDevice, autocastDtype)  #<! Rejects an unsupported dtype before any work
+    if channelsLast:
+        oModel.to(memory_format=torch.channels_last)
+    # float16 has a narrow range: scale the loss so small gradients do not underflow (bfloat16 needs no scaling)
+    oScaler = torch.amp.GradScaler(oDevice.type) if autocastDtype == torch.float16 else None
+    dFastArgs = dict(channelsLast=channelsLast, autocastDtype=autocastDtype)
     if checkpointPath is not None:
         checkpointPath = Path(checkpointPath)
         _KeepPreviousCheckpoint(checkpointPath)
@@ -206,8 +245,9 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
             epochLearnRate = _CurrentLearnRate(oOpt)
             trainLoss, trainScore = TrainEpoch(oModel, dlTrain, hL, hS, oOpt, oSch if schStepPerBatch else None,
                                                NNMode.TRAIN, lLearnRate=lLearnRate if schStepPerBatch else None,
-                                               showProgress=showProgress)
-            valLoss, valScore = TrainEpoch(oModel, dlVal, hL, hS, opMode=NNMode.INFERENCE, showProgress=showProgress)
+                                               showProgress=showProgress, oScaler=oScaler, **dFastArgs)
+            valLoss, valScore = TrainEpoch(oModel, dlVal, hL, hS, opMode=NNMode.INFERENCE, showProgress=showProgress,
+                                           **dFastArgs)
             if not schStepPerBatch:
                 lLearnRate.append(epochLearnRate)
                 if isinstance(oSch, ReduceLROnPlateau):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,57 @@ def test_predict_returns_eval_mode_scores_for_every_sample() -> None:
 def test_quiet_training_prints_nothing(capsys: pytest.CaptureFixture) -> None:
     _Fit(_Model(), numEpoch=2, verbose=False)
     assert capsys.readouterr().out == ''
+
+
+def _ConvModel() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(16, NUM_CLASSES))
+
+
+def _ImageLoader(seed: int) -> DataLoader:
+    oGen = torch.Generator().manual_seed(seed)
+    tX = torch.randn(24, 3, 8, 8, generator=oGen)
+    vY = (tX.mean(dim=(2, 3)) @ torch.randn(3, NUM_CLASSES, generator=oGen)).argmax(1)
+    return DataLoader(TensorDataset(tX, vY), batch_size=8)
+
+
+def _FitConv(**kwargs) -> tuple:
+    oModel = _ConvModel()
+    oOpt = torch.optim.AdamW(oModel.parameters(), lr=1e-2)
+    return TrainModel(oModel, _ImageLoader(0), _ImageLoader(1), oOpt, 3, nn.CrossEntropyLoss(), AccuracyLogits,
+                      checkpointPath=None, showProgress=False, verbose=False, **kwargs)
+
+
+def test_channels_last_gives_the_same_results_in_float32() -> None:
+    oRef, *lRef = _FitConv()
+    oCl, *lCl = _FitConv(channelsLast=True)
+    assert oCl[0].weight.is_contiguous(memory_format=torch.channels_last)
+    for lA, lB in zip(lRef[:4], lCl[:4]):
+        assert lB == pytest.approx(lA, rel=1e-4, abs=1e-5)
+
+
+def test_bf16_autocast_trains_and_keeps_float32_weights() -> None:
+    oRef, lTrainLossRef, *_ = _FitConv()
+    oModel, lTrainLoss, *_ = _FitConv(autocastDtype=torch.bfloat16)
+    assert all(p.dtype == torch.float32 for p in oModel.parameters())
+    assert lTrainLoss == pytest.approx(lTrainLossRef, rel=0.05)  #<! bf16 has ~3 significant digits
+
+
+def test_float16_autocast_uses_a_grad_scaler(monkeypatch: pytest.MonkeyPatch) -> None:
+    lScalers = []
+    RealScaler = torch.amp.GradScaler
+
+    def RecordScaler(*args, **kwargs):
+        lScalers.append(RealScaler(*args, **kwargs))
+        return lScalers[-1]
+
+    monkeypatch.setattr(torch.amp, 'GradScaler', RecordScaler)
+    _, lTrainLoss, *_ = _FitConv(autocastDtype=torch.float16)
+    assert len(lScalers) == 1 and all(math.isfinite(valLoss) for valLoss in lTrainLoss)
+
+
+def test_unsupported_autocast_dtype_is_rejected() -> None:
+    with pytest.raises(ValueError, match='autocastDtype'):
+        _FitConv(autocastDtype=torch.float64)

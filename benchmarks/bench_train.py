@@ -1,0 +1,142 @@
+"""TrainModel's overhead: images/s of TrainModel against a bare training loop, in one process.
+
+Both train the same model (from the same initial weights) on the same random CIFAR-shaped batches with the same
+optimizer; the bare loop computes the loss only, TrainModel also its score (micro accuracy), progress bar and
+best-model bookkeeping. Runs alternate (bare, TrainModel, bare, ...) and the median of each is reported.
+
+    python benchmarks/bench_train.py                         # resnet18, batch 256, CPU or the GPU
+    python benchmarks/bench_train.py --model small --channels-last --autocast bf16
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+
+import torch
+import torchvision
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torchmetrics.classification import MulticlassAccuracy
+
+from course_utils import GetDevice, TrainModel
+from course_utils.training import _AutocastContext
+
+DTYPES = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def BuildModel(modelName: str) -> nn.Module:
+    if modelName == 'resnet18':
+        return torchvision.models.resnet18(num_classes=10)
+    # A small VGG-style CNN (Conv / BatchNorm / ReLU / pooling), typical of the course's lessons
+    lLayers, numChnIn = [], 3
+    for numChnOut in (32, 64, 128, 256):
+        lLayers += [nn.Conv2d(numChnIn, numChnOut, 3, padding=1, bias=False), nn.BatchNorm2d(numChnOut), nn.ReLU(),
+                    nn.MaxPool2d(2)]
+        numChnIn = numChnOut
+    return nn.Sequential(*lLayers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(numChnIn, 10))
+
+
+def Sync(oDevice: torch.device) -> None:
+    if oDevice.type == 'cuda':
+        torch.cuda.synchronize()
+    elif oDevice.type == 'mps':
+        torch.mps.synchronize()
+
+
+def BareLoop(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: torch.optim.Optimizer,
+             oDevice: torch.device, channelsLast: bool, autocastDtype: torch.dtype | None) -> None:
+    """The reference: what any training loop must do, and nothing more."""
+    hL = nn.CrossEntropyLoss()
+    oAutocast = _AutocastContext(oDevice, autocastDtype)
+    oScaler = torch.amp.GradScaler(oDevice.type) if autocastDtype == torch.float16 else None
+    oModel.train()
+    for mX, vY in dlTrain:
+        mX, vY = mX.to(oDevice, non_blocking=True), vY.to(oDevice, non_blocking=True)
+        if channelsLast:
+            mX = mX.contiguous(memory_format=torch.channels_last)
+        with oAutocast:
+            valLoss = hL(oModel(mX), vY)
+        oOpt.zero_grad(set_to_none=True)
+        if oScaler is not None:
+            oScaler.scale(valLoss).backward()
+            oScaler.step(oOpt)
+            oScaler.update()
+        else:
+            valLoss.backward()
+            oOpt.step()
+    oModel.eval()
+    with torch.no_grad(), oAutocast:
+        for mX, vY in dlVal:  #<! The same validation work as TrainModel's
+            hL(oModel(mX.to(oDevice)), vY.to(oDevice)).item()
+
+
+def main() -> None:
+    oParser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    oParser.add_argument('--model', choices=['resnet18', 'small'], default='resnet18')
+    oParser.add_argument('--batch-size', type=int, default=256)
+    oParser.add_argument('--steps', type=int, default=20, help='optimizer steps per timed run')
+    oParser.add_argument('--repeats', type=int, default=3, help='timed runs of each loop')
+    oParser.add_argument('--channels-last', action='store_true')
+    oParser.add_argument('--autocast', choices=list(DTYPES), default='none')
+    oParser.add_argument('--compile', action='store_true', help='torch.compile the model (slow to start)')
+    oParser.add_argument('--no-progress', action='store_true', help='TrainModel without progress bars')
+    oParser.add_argument('--device', default=None, help='cpu, cuda, mps (default: the best available)')
+    oArgs = oParser.parse_args()
+
+    oDevice = torch.device(oArgs.device) if oArgs.device else GetDevice()
+    autocastDtype = DTYPES[oArgs.autocast]
+    torch.manual_seed(0)
+    numImg = oArgs.steps * oArgs.batch_size
+    dsTrain = TensorDataset(torch.randn(numImg, 3, 32, 32), torch.randint(0, 10, (numImg,)))
+    dsVal = TensorDataset(torch.randn(oArgs.batch_size, 3, 32, 32), torch.randint(0, 10, (oArgs.batch_size,)))
+    dLoader = dict(batch_size=oArgs.batch_size, pin_memory=oDevice.type == 'cuda')
+    dlTrain, dlVal = DataLoader(dsTrain, shuffle=True, **dLoader), DataLoader(dsVal, **dLoader)
+
+    oInitModel = BuildModel(oArgs.model).to(oDevice)
+    if oArgs.channels_last:
+        oInitModel = oInitModel.to(memory_format=torch.channels_last)
+
+    def NewModelAndOpt() -> tuple[nn.Module, torch.optim.Optimizer]:
+        oModel = copy.deepcopy(oInitModel)
+        if oArgs.compile:
+            oModel = torch.compile(oModel)
+        return oModel, torch.optim.AdamW(oModel.parameters(), lr=1e-3)
+
+    def TimeBare() -> float:
+        oModel, oOpt = NewModelAndOpt()
+        Sync(oDevice)
+        startTime = time.perf_counter()
+        BareLoop(oModel, dlTrain, dlVal, oOpt, oDevice, oArgs.channels_last, autocastDtype)
+        Sync(oDevice)
+        return numImg / (time.perf_counter() - startTime)
+
+    def TimeTrainModel() -> float:
+        oModel, oOpt = NewModelAndOpt()
+        hS = MulticlassAccuracy(num_classes=10, average='micro')
+        Sync(oDevice)
+        startTime = time.perf_counter()
+        TrainModel(oModel, dlTrain, dlVal, oOpt, 1, nn.CrossEntropyLoss(), hS, checkpointPath=None,
+                   showProgress=not oArgs.no_progress, verbose=False, channelsLast=oArgs.channels_last,
+                   autocastDtype=autocastDtype)
+        Sync(oDevice)
+        return numImg / (time.perf_counter() - startTime)
+
+    TimeBare(), TimeTrainModel()  #<! Warm-up: allocator, kernels selection, compilation
+    lBare, lTrainModel = [], []
+    for _ in range(oArgs.repeats):
+        lBare.append(TimeBare())
+        lTrainModel.append(TimeTrainModel())
+    valBare, valTrainModel = statistics.median(lBare), statistics.median(lTrainModel)
+    deviceName = torch.cuda.get_device_name() if oDevice.type == 'cuda' else f'{oDevice.type} ({torch.get_num_threads()} threads)'
+    print(f'Device: {deviceName} | torch {torch.__version__} | model {oArgs.model} | batch {oArgs.batch_size} | '
+          f'channels_last {oArgs.channels_last} | autocast {oArgs.autocast} | compile {oArgs.compile}')
+    print(f'Bare loop:  {valBare:8.1f} img/s  (runs: {", ".join(f"{v:.0f}" for v in lBare)})')
+    print(f'TrainModel: {valTrainModel:8.1f} img/s  (runs: {", ".join(f"{v:.0f}" for v in lTrainModel)})')
+    print(f'Ratio TrainModel / bare: {valTrainModel / valBare:.3f} (overhead {100 * (1 - valTrainModel / valBare):+.1f}%)')
+
+
+if __name__ == '__main__':
+    main()
