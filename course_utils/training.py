@@ -93,9 +93,11 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
     if hasattr(hS, 'reset'):
         hS.reset()  #<! torchmetrics metrics accumulate state across calls
 
-    # Sums stay on the device: no host sync per batch (the bar syncs every `progressEvery` batches)
-    tLossSum = torch.zeros((), dtype=torch.float64, device=oDevice)
-    tScoreSum = torch.zeros((), dtype=torch.float64, device=oDevice)
+    # Sums stay on the device: no host sync per batch (the bar syncs every `progressEvery` batches).
+    # float64 keeps 50,000 additions exact; Apple MPS has no float64, float32 there.
+    accDtype = torch.float32 if oDevice.type == 'mps' else torch.float64
+    tLossSum = torch.zeros((), dtype=accDtype, device=oDevice)
+    tScoreSum = torch.zeros((), dtype=accDtype, device=oDevice)
     numSamples = 0
     oBar = tqdm(dlData, desc='Train' if isTrain else 'Valid', leave=False, disable=not showProgress,
                 unit='batch', dynamic_ncols=True)
