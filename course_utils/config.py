@@ -50,7 +50,8 @@ def GetDataRoot() -> Path:
     if IsColab():
         return COLAB_DATA_ROOT  #<! Local disk of the Colab machine: fast, and writable for the download
     repoDir = _RepositoryDatasetsDir()
-    if repoDir.is_dir():
+    # Only inside the course's own clone: next to an installed package, `datasets/` may be another package
+    if repoDir.is_dir() and (repoDir.parent / 'pyproject.toml').is_file():
         return repoDir
     return Path.home() / 'datasets' / 'course_utils'
 

@@ -14,7 +14,6 @@ from torch.utils.data import DataLoader
 
 import course_utils.data as cuData
 from course_utils import (
-    CIFAR10_CLASSES,
     ChannelMeanStd,
     GetDataRoot,
     IsQuickMode,
