@@ -95,14 +95,14 @@ def LessonNotebooks(notebooksDir: Path = NOTEBOOKS_DIR) -> list[Path]:
     return sorted(notebooksDir.glob('[0-9][0-9]_*.ipynb'))
 
 
-def WriteIfChanged(oNotebook: NotebookNode, notebookFile: Path) -> bool:
-    """Write the notebook only if its text changes; return whether it did."""
+def SyncNotebook(oNotebook: NotebookNode, notebookFile: Path, checkOnly: bool = False) -> bool:
+    """Return whether ``notebookFile`` differs from ``oNotebook``; unless ``checkOnly``, write it when it does."""
     newText = nbformat.writes(oNotebook, version=NOTEBOOK_VERSION) + '\n'
-    if notebookFile.is_file() and notebookFile.read_text(encoding='utf-8') == newText:
-        return False
-    notebookFile.parent.mkdir(parents=True, exist_ok=True)
-    notebookFile.write_text(newText, encoding='utf-8')
-    return True
+    isStale = not notebookFile.is_file() or notebookFile.read_text(encoding='utf-8') != newText
+    if isStale and not checkOnly:
+        notebookFile.parent.mkdir(parents=True, exist_ok=True)
+        notebookFile.write_text(newText, encoding='utf-8')
+    return isStale
 
 
 def main(lArgs: list[str] | None = None) -> int:
@@ -115,13 +115,11 @@ def main(lArgs: list[str] | None = None) -> int:
     for notebookFile in LessonNotebooks(oArgs.root / 'notebooks'):
         oNotebook = nbformat.read(notebookFile, as_version=NOTEBOOK_VERSION)
         oStamped = StampNotebook(oNotebook, oLocation, NotebookRelPath(notebookFile, oArgs.root))
-        newText = nbformat.writes(oStamped, version=NOTEBOOK_VERSION) + '\n'
-        isStale = notebookFile.read_text(encoding='utf-8') != newText
-        if oArgs.check:
-            if isStale:
+        if SyncNotebook(oStamped, notebookFile, checkOnly=oArgs.check):
+            if oArgs.check:
                 lStale.append(notebookFile.name)
-        elif WriteIfChanged(oStamped, notebookFile):
-            print(f'Stamped {NotebookRelPath(notebookFile, oArgs.root)}')
+            else:
+                print(f'Stamped {NotebookRelPath(notebookFile, oArgs.root)}')
     if lStale:
         print(f'Colab badge / set-up cell out of date in: {", ".join(lStale)}. Run: python -m course_utils.colab')
         return 1

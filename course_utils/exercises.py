@@ -24,7 +24,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from .colab import (NOTEBOOK_VERSION, REPO_ROOT, LessonNotebooks, NotebookRelPath, ReadRepoLocation, StampNotebook,
-                    WriteIfChanged)
+                    SyncNotebook)
 
 FILL_START = '#===========================Fill This===========================#'
 FILL_END = '#===============================================================#'
@@ -147,16 +147,13 @@ def main(lArgs: list[str] | None = None) -> int:
         except MarkerError as oErr:
             print(f'Error: {oErr}', file=sys.stderr)
             return 2
-        newText = nbformat.writes(oExercise, version=NOTEBOOK_VERSION) + '\n'
-        isStale = not exerciseFile.is_file() or exerciseFile.read_text(encoding='utf-8') != newText
         relPath = NotebookRelPath(exerciseFile, oArgs.root)
+        isStale = SyncNotebook(oExercise, exerciseFile, checkOnly=oArgs.check)
         if oArgs.check:
             if isStale:
-                lStale.append(str(relPath))
-        elif WriteIfChanged(oExercise, exerciseFile):
-            print(f'Wrote {relPath} ({numBlocks} fill blocks)')
+                lStale.append(relPath)
         else:
-            print(f'Unchanged {relPath} ({numBlocks} fill blocks)')
+            print(f'{"Wrote" if isStale else "Unchanged"} {relPath} ({numBlocks} fill blocks)')
     if lStale:
         print(f'Exercise notebooks out of date: {", ".join(lStale)}. Run: python -m course_utils.exercises')
         return 1
