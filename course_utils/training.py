@@ -222,11 +222,11 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
     """
     if numEpoch < 1:
         raise ValueError(f'numEpoch must be at least 1, got {numEpoch}.')
+    oDevice = ModelDevice(oModel)
     if isinstance(hS, nn.Module):
-        hS.to(ModelDevice(oModel))  #<! torchmetrics states must live where the predictions are
+        hS.to(oDevice)  #<! torchmetrics states must live where the predictions are
     if schStepPerBatch is None:
         schStepPerBatch = isinstance(oSch, PER_BATCH_SCHEDULERS)
-    oDevice = ModelDevice(oModel)
     _AutocastContext(oDevice, autocastDtype)  #<! Rejects an unsupported dtype before any work
     if channelsLast:
         oModel.to(memory_format=torch.channels_last)
@@ -303,5 +303,5 @@ def Predict(oModel: nn.Module, dlData: DataLoader) -> tuple[torch.Tensor, torch.
     with torch.no_grad():
         for mX, vY in dlData:
             lScore.append(oModel(mX.to(oDevice, non_blocking=True)).cpu())
-            lY.append(vY)
+            lY.append(vY.cpu())  #<! Loaders that live on the device (DeviceBatchLoader) yield device labels
     return torch.cat(lScore), torch.cat(lY)
