@@ -6,13 +6,12 @@ import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-import matplotlib.pyplot as plt
-import numpy as np
 import torch
 from matplotlib.figure import Figure, SubFigure
 from torch import nn
 from torch.utils.data import DataLoader
 
+from .plotting import _GridAxes
 from .training import ModelDevice
 
 
@@ -115,21 +114,16 @@ def PlotFilters(tW: torch.Tensor, numCols: int | None = None, asRgb: bool | None
         raise ValueError(f'asRgb needs 3 input channels, the filters have {numChannels}.')
     tShow = _Standardize01(tW)
     if asRgb:
-        numCols = numCols or int(np.ceil(np.sqrt(numFilters)))
-        numRows = int(np.ceil(numFilters / numCols))
         lImgs, lTitles = list(tShow.permute(0, 2, 3, 1).numpy()), [f'{ii}' for ii in range(numFilters)]
     else:
-        numCols, numRows = numChannels, numFilters
+        numCols = numChannels  #<! A row per filter, a column per input channel
         lImgs = [tShow[oo, cc].numpy() for oo in range(numFilters) for cc in range(numChannels)]
         lTitles = [f'{oo}: ch {cc}' for oo in range(numFilters) for cc in range(numChannels)]
-    if hF is None:
-        hF = plt.figure(figsize=(1.2 * numCols, 1.3 * numRows), layout='constrained')
-    vHa = hF.subplots(numRows, numCols, squeeze=False).ravel()
-    for ii, hA in enumerate(vHa):
+    hF, vHa = _GridAxes(len(lImgs), numCols, hF, cellSize=1.2)
+    for hA, mImg, title in zip(vHa, lImgs, lTitles):
+        hA.imshow(mImg, cmap=None if asRgb else 'gray', interpolation='nearest')
         hA.set_axis_off()
-        if ii < len(lImgs):
-            hA.imshow(lImgs[ii], cmap=None if asRgb else 'gray', interpolation='nearest')
-            hA.set_title(lTitles[ii], fontsize=7)
+        hA.set_title(title, fontsize=7)
     return hF
 
 
