@@ -1,17 +1,21 @@
 # Two commands do the whole set-up on a fresh machine:
 #   make lab    create .venv, install everything, open the course in JupyterLab
 #   make test   create .venv, install everything, run every test (notebooks included)
+# Instructor tools (run after editing a solution notebook):
+#   make exercises   regenerate notebooks/exercises/ from the solutions
+#   make colab       stamp the Colab badge and set-up cell (after changing the repository location in pyproject.toml)
+#   make check       exit non-zero when a badge, set-up cell or exercise notebook is out of date
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install lab test clean-venv
+.PHONY: install lab test exercises colab check clean-venv
 
 $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e ".[test,lab]"
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
@@ -21,6 +25,16 @@ lab: install
 
 test: install
 	$(BIN)/python -m pytest
+
+colab: install
+	$(BIN)/python -m tools.colab
+
+exercises: install
+	$(BIN)/python -m tools.exercises
+
+check: install
+	$(BIN)/python -m tools.colab --check
+	$(BIN)/python -m tools.exercises --check
 
 clean-venv:
 	rm -rf $(VENV)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -11,13 +12,13 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from course_utils import exercises
-from course_utils.colab import LessonNotebooks
-from course_utils.exercises import (FILL_END, FILL_START, PLACEHOLDER, SINGLE_LINE_MARKER, STATEMENT_PLACEHOLDER,
-                                    BlankSource, MarkerError)
+from tools import exercises
+from tools.exercises import (ANSWER_CHECK_MARK, ANSWER_SUMMARY, FILL_END, FILL_START, PLACEHOLDER, SINGLE_LINE_MARKER,
+                             STATEMENT_PLACEHOLDER, BlankSource, MarkerError, StripAnswers)
+from tools.notebook_io import REPO_ROOT, LessonNotebooks
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-EXERCISE_NOTEBOOKS = [exercises.ExercisePath(p) for p in LessonNotebooks(REPO_ROOT / 'notebooks')]
+SOLUTION_NOTEBOOKS = LessonNotebooks(REPO_ROOT / 'notebooks')
+EXERCISE_NOTEBOOKS = [exercises.ExercisePath(p) for p in SOLUTION_NOTEBOOKS]
 
 
 def _CopyRepo(tmpPath: Path) -> Path:
@@ -33,7 +34,7 @@ def _FillCellIndices(notebookPath: Path) -> list[int]:
 
 
 def test_committed_exercises_are_what_the_generator_writes() -> None:
-    assert exercises.main(['--check']) == 0, 'Run: python -m course_utils.exercises'
+    assert exercises.main(['--check']) == 0, 'Run: make exercises'
 
 
 @pytest.mark.parametrize('exercisePath', EXERCISE_NOTEBOOKS, ids=lambda p: p.name)
@@ -114,3 +115,62 @@ def test_exercise_fails_at_its_first_fill_cell_and_not_before(exercisePath: Path
     assert list(dErrors) == [firstFillIdx]
     oError = dErrors[firstFillIdx]
     assert oError['ename'] == 'SyntaxError' or (oError['ename'] == 'NotImplementedError' and PLACEHOLDER in oError['evalue'])
+
+
+# ------------------------------------------------------------------------------------------------
+# Questions and their answers
+# ------------------------------------------------------------------------------------------------
+_QUESTION = re.compile(r'^\s*[*-] \(\?\)', re.M)
+
+
+def _QuestionsWithoutAnswer(oNotebook: nbformat.NotebookNode) -> list[str]:
+    """Each (?) question must be followed, before the next question, by an answer block."""
+    lMissing = []
+    for cellIdx, oCell in enumerate(oNotebook.cells):
+        if oCell.cell_type != 'markdown':
+            continue
+        lStarts = [m.start() for m in _QUESTION.finditer(oCell.source)]
+        for qIdx, startPos in enumerate(lStarts):
+            nextPos = lStarts[qIdx + 1] if qIdx + 1 < len(lStarts) else len(oCell.source)
+            # The answer sits under the question: in the same cell, or as the next markdown cell
+            segment = oCell.source[startPos:nextPos]
+            if qIdx + 1 == len(lStarts) and cellIdx + 1 < len(oNotebook.cells):
+                oNext = oNotebook.cells[cellIdx + 1]
+                if oNext.cell_type == 'markdown' and oNext.source.lstrip().startswith('<details'):
+                    segment += oNext.source
+            if ANSWER_SUMMARY not in segment:
+                lMissing.append(f'cell {cellIdx}: {segment.strip().splitlines()[0][:80]}')
+    return lMissing
+
+
+@pytest.mark.parametrize('solutionPath', SOLUTION_NOTEBOOKS, ids=lambda p: p.name)
+def test_every_question_has_an_answer_under_it(solutionPath: Path) -> None:
+    lMissing = _QuestionsWithoutAnswer(nbformat.read(solutionPath, as_version=4))
+    assert not lMissing, f'{solutionPath.name}: questions without <details><summary>Answer</summary>:\n' + '\n'.join(lMissing)
+
+
+@pytest.mark.parametrize('exercisePath', EXERCISE_NOTEBOOKS, ids=lambda p: p.name)
+def test_no_answer_leaks_into_the_exercise(exercisePath: Path) -> None:
+    oNotebook = nbformat.read(exercisePath, as_version=4)
+    for cellIdx, oCell in enumerate(oNotebook.cells):
+        assert ANSWER_SUMMARY not in oCell.source and '<details' not in oCell.source, f'cell {cellIdx} holds an answer'
+        assert not oCell.source.lstrip().startswith(ANSWER_CHECK_MARK), f'cell {cellIdx} checks an answer'
+
+
+def test_answers_are_stripped_and_an_open_block_is_refused() -> None:
+    source = ('* (?) How many?\n\n<details><summary>Answer</summary>\n\nSeven, since 3 + 4.\n\n</details>\n\n'
+              '* (?) Why?\n<details>\n<summary>Answer</summary>Because.</details>')
+    stripped, numAnswers = StripAnswers(source, 'nb, cell 3')
+    assert numAnswers == 2
+    assert stripped == '* (?) How many?\n\n* (?) Why?'
+    with pytest.raises(MarkerError, match='nb, cell 3.*no closing'):
+        StripAnswers('* (?) Q\n<details><summary>Answer</summary> never closed', 'nb, cell 3')
+
+
+def test_the_question_check_finds_a_missing_answer() -> None:
+    oNotebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell('* (?) One\n<details><summary>Answer</summary>A</details>\n* (?) Two'),
+        nbformat.v4.new_markdown_cell('* (?) Three'),
+        nbformat.v4.new_markdown_cell('<details><summary>Answer</summary>B</details>'),
+    ])
+    assert [s.split(': ', 1)[1] for s in _QuestionsWithoutAnswer(oNotebook)] == ['* (?) Two']

@@ -4,8 +4,8 @@ The repository's location is written in one place, ``pyproject.toml``:
 ``[project.urls] Repository`` (``https://github.com/OWNER/NAME``) and ``[tool.course_utils] colab-ref``
 (the branch or tag that Colab installs from). Run after changing either, or after adding a notebook::
 
-    python -m course_utils.colab          # stamp the notebooks
-    python -m course_utils.colab --check  # exit 1 if any notebook disagrees (CI)
+    python -m tools.colab          # stamp the notebooks
+    python -m tools.colab --check  # exit 1 if any notebook disagrees (CI)
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS_DIR = REPO_ROOT / 'notebooks'
+from tools.notebook_io import REPO_ROOT, LessonNotebooks, NotebookRelPath, ReadNotebook, SyncNotebook
+
 BADGE_CELL_ID = 'colab-badge'
 SETUP_CELL_ID = 'colab-setup'
-NOTEBOOK_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -86,34 +85,15 @@ def StampNotebook(oNotebook: NotebookNode, oLocation: RepoLocation, notebookPath
     return oNotebook
 
 
-def NotebookRelPath(notebookFile: Path, repoRoot: Path = REPO_ROOT) -> str:
-    return notebookFile.resolve().relative_to(repoRoot.resolve()).as_posix()
-
-
-def LessonNotebooks(notebooksDir: Path = NOTEBOOKS_DIR) -> list[Path]:
-    """The numbered solution notebooks (``NN_Name.ipynb``) in the notebooks folder."""
-    return sorted(notebooksDir.glob('[0-9][0-9]_*.ipynb'))
-
-
-def SyncNotebook(oNotebook: NotebookNode, notebookFile: Path, checkOnly: bool = False) -> bool:
-    """Return whether ``notebookFile`` differs from ``oNotebook``; unless ``checkOnly``, write it when it does."""
-    newText = nbformat.writes(oNotebook, version=NOTEBOOK_VERSION) + '\n'
-    isStale = not notebookFile.is_file() or notebookFile.read_text(encoding='utf-8') != newText
-    if isStale and not checkOnly:
-        notebookFile.parent.mkdir(parents=True, exist_ok=True)
-        notebookFile.write_text(newText, encoding='utf-8')
-    return isStale
-
-
 def main(lArgs: list[str] | None = None) -> int:
-    oParser = argparse.ArgumentParser(prog='python -m course_utils.colab', description=__doc__.splitlines()[0])
+    oParser = argparse.ArgumentParser(prog='python -m tools.colab', description=__doc__.splitlines()[0])
     oParser.add_argument('--check', action='store_true', help='only check; exit 1 if a notebook would change')
     oParser.add_argument('--root', type=Path, default=REPO_ROOT, help='repository root (default: this clone)')
     oArgs = oParser.parse_args(lArgs)
     oLocation = ReadRepoLocation(oArgs.root / 'pyproject.toml')
     lStale = []
     for notebookFile in LessonNotebooks(oArgs.root / 'notebooks'):
-        oNotebook = nbformat.read(notebookFile, as_version=NOTEBOOK_VERSION)
+        oNotebook = ReadNotebook(notebookFile)
         oStamped = StampNotebook(oNotebook, oLocation, NotebookRelPath(notebookFile, oArgs.root))
         if SyncNotebook(oStamped, notebookFile, checkOnly=oArgs.check):
             if oArgs.check:
@@ -121,7 +101,7 @@ def main(lArgs: list[str] | None = None) -> int:
             else:
                 print(f'Stamped {NotebookRelPath(notebookFile, oArgs.root)}')
     if lStale:
-        print(f'Colab badge / set-up cell out of date in: {", ".join(lStale)}. Run: python -m course_utils.colab')
+        print(f'Colab badge / set-up cell out of date in: {", ".join(lStale)}. Run: python -m tools.colab')
         return 1
     print(f'Colab cells point at {oLocation.owner}/{oLocation.name}@{oLocation.ref}.')
     return 0

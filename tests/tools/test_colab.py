@@ -11,15 +11,15 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import GetDataRoot, colab
-from course_utils.colab import BADGE_CELL_ID, SETUP_CELL_ID, LessonNotebooks, ReadRepoLocation
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from course_utils import GetDataRoot
+from tools import colab
+from tools.colab import BADGE_CELL_ID, SETUP_CELL_ID, ReadRepoLocation
+from tools.notebook_io import REPO_ROOT, LessonNotebooks
 ALL_NOTEBOOKS = sorted((REPO_ROOT / 'notebooks').rglob('[0-9][0-9]_*.ipynb'))
 
 
 def test_notebooks_agree_with_the_repository_location() -> None:
-    assert colab.main(['--check']) == 0, 'Run: python -m course_utils.colab'
+    assert colab.main(['--check']) == 0, 'Run: make colab'
 
 
 @pytest.mark.parametrize('notebookPath', ALL_NOTEBOOKS, ids=lambda p: p.relative_to(REPO_ROOT).as_posix())
