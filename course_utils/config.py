@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import sys
 from pathlib import Path
 
@@ -31,6 +32,15 @@ COLAB_DATA_ROOT = Path('/content/datasets')
 def IsColab() -> bool:
     """Return ``True`` inside a Google Colab runtime."""
     return 'google.colab' in sys.modules
+
+
+def CanReach(hostName: str, port: int = 443, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``hostName`` opens within ``timeout`` seconds (no network: ``False`` fast)."""
+    try:
+        with socket.create_connection((hostName, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def _RepositoryDatasetsDir() -> Path:
@@ -96,11 +106,19 @@ def GetDevice() -> torch.device:
     return torch.device('cpu')
 
 
+def ModelDevice(oModel: torch.nn.Module) -> torch.device:
+    """Device of the model's first parameter (or buffer); CPU for a model with neither."""
+    for tParam in (*oModel.parameters(), *oModel.buffers()):
+        return tParam.device
+    return torch.device('cpu')
+
+
 def GetNumWorkers(device: torch.device | str | None = None) -> int:
     """Return a sensible ``num_workers`` for a ``DataLoader`` feeding a model on ``device``.
 
-    - Windows and macOS start workers with *spawn*, which re-imports the notebook in every worker and is
-      slower than loading in the main process for small images: 0 there.
+    - Windows and macOS start workers with *spawn*: each worker starts a new Python process and unpickles the data
+      set (so classes defined in a notebook cannot be used there), which is slower than loading in the main
+      process for small images: 0 there.
     - Training on the CPU uses every core for the model; a worker only helps when cores are left over
       (measured on 2 cores, CIFAR-10 with crop / flip: 1227 img/s with 0 workers, 1153 with 1, 1124 with 2).
     - Training on a GPU leaves the CPU cores free for loading: up to 4 workers.

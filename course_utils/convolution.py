@@ -10,14 +10,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .shapes import ConvOutputSize, ToPair
+
 IntPair = int | tuple[int, int]
-
-
-def _Pair(value: IntPair, name: str, minValue: int) -> tuple[int, int]:
-    tuValue = (value, value) if isinstance(value, int) else tuple(value)
-    if len(tuValue) != 2 or any((not isinstance(v, int)) or v < minValue for v in tuValue):
-        raise ValueError(f'{name} must be an int or a pair of ints >= {minValue}, got {value!r}.')
-    return tuValue
 
 
 def _PrepareConv(tX: torch.Tensor, tW: torch.Tensor, vB: torch.Tensor | None, stride: IntPair,
@@ -36,8 +31,8 @@ def _PrepareConv(tX: torch.Tensor, tW: torch.Tensor, vB: torch.Tensor | None, st
         raise ValueError(f'The input has {tX.shape[1]} channels but the kernels expect {tW.shape[1]} (tW.shape[1]).')
     if vB is not None and vB.shape != (tW.shape[0],):
         raise ValueError(f'vB must hold one bias per filter ({tW.shape[0]}), got shape {tuple(vB.shape)}.')
-    tuStride = _Pair(stride, 'stride', 1)
-    tuDilation = _Pair(dilation, 'dilation', 1)
+    tuStride = ToPair(stride, 'stride', 1)
+    tuDilation = ToPair(dilation, 'dilation', 1)
     tuKernel = tuple(tW.shape[2:])
     if isinstance(padding, str):
         if padding == 'valid':
@@ -52,17 +47,13 @@ def _PrepareConv(tX: torch.Tensor, tW: torch.Tensor, vB: torch.Tensor | None, st
         else:
             raise ValueError(f"padding must be an int, a pair, 'valid' or 'same'; got {padding!r}.")
     else:
-        tuPadding = _Pair(padding, 'padding', 0)
+        tuPadding = ToPair(padding, 'padding', 0)
     for axisName, inSize, pad, k, d in zip(('height', 'width'), tX.shape[2:], tuPadding, tuKernel, tuDilation):
         effKernel = d * (k - 1) + 1
         if effKernel > inSize + 2 * pad:
             raise ValueError(f'The kernel {axisName} ({k}, dilated to {effKernel}) is larger than the padded input '
                              f'{axisName} ({inSize} + 2 * {pad} = {inSize + 2 * pad}).')
     return tX, tW, tuStride, tuPadding, tuDilation, numDimsIn
-
-
-def _OutputSize(inSize: int, pad: int, kernel: int, stride: int, dilation: int) -> int:
-    return (inSize + 2 * pad - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def Conv2DLoops(tX: torch.Tensor, tW: torch.Tensor, vB: torch.Tensor | None = None, stride: IntPair = 1,
@@ -75,8 +66,8 @@ def Conv2DLoops(tX: torch.Tensor, tW: torch.Tensor, vB: torch.Tensor | None = No
     """
     tX, tW, tuStride, tuPadding, tuDilation, numDimsIn = _PrepareConv(tX, tW, vB, stride, padding, dilation)
     (kH, kW), (sH, sW), (dH, dW) = tW.shape[2:], tuStride, tuDilation
-    numOutH = _OutputSize(tX.shape[2], tuPadding[0], kH, sH, dH)
-    numOutW = _OutputSize(tX.shape[3], tuPadding[1], kW, sW, dW)
+    numOutH = ConvOutputSize(tX.shape[2], kH, sH, tuPadding[0], dH)
+    numOutW = ConvOutputSize(tX.shape[3], kW, sW, tuPadding[1], dW)
     tXPad = F.pad(tX, (tuPadding[1], tuPadding[1], tuPadding[0], tuPadding[0]))
     tY = torch.zeros(tX.shape[0], tW.shape[0], numOutH, numOutW, dtype=torch.result_type(tX, tW))
     for ii in range(numOutH):
@@ -98,8 +89,8 @@ def Conv2DIm2Col(tX: torch.Tensor, tW: torch.Tensor, vB: torch.Tensor | None = N
     """
     tX, tW, tuStride, tuPadding, tuDilation, numDimsIn = _PrepareConv(tX, tW, vB, stride, padding, dilation)
     (kH, kW), numOut = tW.shape[2:], tW.shape[0]
-    numOutH = _OutputSize(tX.shape[2], tuPadding[0], kH, tuStride[0], tuDilation[0])
-    numOutW = _OutputSize(tX.shape[3], tuPadding[1], kW, tuStride[1], tuDilation[1])
+    numOutH = ConvOutputSize(tX.shape[2], kH, tuStride[0], tuPadding[0], tuDilation[0])
+    numOutW = ConvOutputSize(tX.shape[3], kW, tuStride[1], tuPadding[1], tuDilation[1])
     tCols = F.unfold(tX, (kH, kW), dilation=tuDilation, padding=tuPadding, stride=tuStride)  #<! N x C_in kH kW x L
     tY = (tW.reshape(numOut, -1) @ tCols).reshape(tX.shape[0], numOut, numOutH, numOutW)
     if vB is not None:

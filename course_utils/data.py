@@ -1,6 +1,11 @@
-"""CIFAR-10 access that works online (official torchvision archive) and offline (class folders).
+"""Data of the course, online (official downloads) and offline (local copies under the data root).
 
-The data sets returned here share the interface of ``torchvision.datasets.CIFAR10``:
+- CIFAR-10: ``LoadCifar10`` (official archive or class folders) and the course's recipe, written once:
+  ``MakeCifar10Loaders`` (validation split off the training set, train-split statistics, crop / flip, loaders).
+- Fashion-MNIST: ``LoadFashionMnist`` (torchvision's raw layout).
+- Stratified subsets and splits, streaming channel statistics.
+
+The CIFAR-10 data sets share the interface of ``torchvision.datasets.CIFAR10``:
 ``.data`` (uint8, N x 32 x 32 x 3), ``.targets`` (list of int), ``.classes``,
 ``.class_to_idx``, a settable ``.transform`` and ``ds[i] -> (transform(PIL image), label)``.
 """
@@ -10,20 +15,23 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-import tempfile
 import urllib.error
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
-from torchvision.datasets import CIFAR10, VisionDataset
+import torchvision.transforms.v2 as TF
+from torchvision.datasets import CIFAR10, FashionMNIST, VisionDataset
 
-from .config import DATA_DIR_ENV, GetCacheDir, GetDataRoot
+from .config import DATA_DIR_ENV, GetCacheDir, GetDataRoot, GetDevice, GetNumWorkers
+from .fast_data import DeviceBatchLoader
+from .files import WriteAtomically
 
 CIFAR10_CLASSES: tuple[str, ...] = (
     'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck',
@@ -32,15 +40,19 @@ FOLDER_LAYOUT_DIR = 'cifar-10-images'  #<! Class-folder copy: <root>/cifar-10-im
 OFFICIAL_ARCHIVE_DIR = CIFAR10.base_folder  #<! 'cifar-10-batches-py', what torchvision extracts
 IMAGE_SUFFIXES = frozenset({'.jpg', '.jpeg', '.png'})
 IMAGE_SHAPE = (32, 32, 3)
-_CACHE_FORMAT = 'v1'  #<! Bump when the cache layout changes, so old files are ignored
+_CACHE_FORMAT = 'v2'  #<! Bump when the cache layout or the image order changes, so old files are ignored
+FOLDER_ORDER_SEED = 20091  #<! Fixes the class-mixed order of the folder copy (the same on every machine)
 
 
 # ------------------------------------------------------------------------------------------------
 # Class-folder source
 # ------------------------------------------------------------------------------------------------
 def _ScanSplit(splitDir: Path) -> tuple[list[str], list[int], str]:
-    """List a class-folder split in a deterministic order (class, file name) and fingerprint it.
+    """List a class-folder split in a fixed, class-mixed order and fingerprint it.
 
+    The folders group the images by class, while the official archive mixes the classes from its first image:
+    code written for it (``Subset(ds, range(5000))``) would silently see one class here. So the listing, sorted by
+    (class, file name), is shuffled by a permutation of fixed seed: the same order on every machine.
     Returns the image paths, their labels and a hash of names, sizes and modification times,
     which changes whenever any image file is added, removed or rewritten.
     """
@@ -50,7 +62,7 @@ def _ScanSplit(splitDir: Path) -> tuple[list[str], list[int], str]:
             f'{splitDir} should hold exactly the 10 CIFAR-10 class folders {list(CIFAR10_CLASSES)}, '
             f'found {lClasses}. Fix the folder layout or point {DATA_DIR_ENV} to a complete copy.'
         )
-    oHash = hashlib.sha1(f'{_CACHE_FORMAT}|{splitDir.resolve()}'.encode())
+    oHash = hashlib.sha1(f'{_CACHE_FORMAT}|{FOLDER_ORDER_SEED}|{splitDir.resolve()}'.encode())
     lFiles: list[str] = []
     lLabels: list[int] = []
     for clsIdx, clsName in enumerate(lClasses):
@@ -65,7 +77,9 @@ def _ScanSplit(splitDir: Path) -> tuple[list[str], list[int], str]:
             oHash.update(f'{clsName}/{oEntry.name}|{oStat.st_size}|{oStat.st_mtime_ns}\n'.encode())
             lFiles.append(oEntry.path)
         lLabels.extend([clsIdx] * len(lEntries))
-    return lFiles, lLabels, oHash.hexdigest()
+    # PCG64 with a fixed seed gives the same permutation on every platform and NumPy version
+    vOrder = np.random.Generator(np.random.PCG64(FOLDER_ORDER_SEED)).permutation(len(lFiles))
+    return [lFiles[ii] for ii in vOrder], [lLabels[ii] for ii in vOrder], oHash.hexdigest()
 
 
 def _DecodeImage(filePath: str) -> np.ndarray:
@@ -74,19 +88,6 @@ def _DecodeImage(filePath: str) -> np.ndarray:
     if mI.shape != IMAGE_SHAPE:
         raise ValueError(f'{filePath} has shape {mI.shape}, CIFAR-10 images must be {IMAGE_SHAPE}.')
     return mI
-
-
-def _SaveArrayAtomically(cachePath: Path, mData: np.ndarray) -> None:
-    """Write the cache to a temporary file first so that an interrupted write never leaves a broken cache."""
-    cachePath.parent.mkdir(parents=True, exist_ok=True)
-    fileDesc, tmpName = tempfile.mkstemp(dir=cachePath.parent, prefix=cachePath.stem, suffix='.tmp')
-    try:
-        with os.fdopen(fileDesc, 'wb') as oFile:
-            np.save(oFile, mData)
-        os.replace(tmpName, cachePath)
-    except BaseException:
-        Path(tmpName).unlink(missing_ok=True)
-        raise
 
 
 def LoadFolderArrays(splitDir: Path | str, cacheDir: Path | str | None = None) -> tuple[np.ndarray, list[int]]:
@@ -112,9 +113,10 @@ def LoadFolderArrays(splitDir: Path | str, cacheDir: Path | str | None = None) -
     with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as oPool:
         mData = np.stack(list(oPool.map(_DecodeImage, lFiles, chunksize=256)))
     try:
-        _SaveArrayAtomically(cachePath, mData)
+        WriteAtomically(cachePath, lambda oFile: np.save(oFile, mData))
     except OSError as oErr:  #<! A read-only cache folder costs speed, never correctness
-        print(f'Warning: could not write the cache {cachePath} ({oErr}); set COURSE_CACHE_DIR to a writable folder.')
+        warnings.warn(f'Could not write the cache {cachePath} ({oErr}); set COURSE_CACHE_DIR to a writable folder.',
+                      stacklevel=2)
     return mData, lLabels
 
 
@@ -122,7 +124,8 @@ class Cifar10Folder(VisionDataset):
     """CIFAR-10 read from ``<root>/cifar-10-images/{train,test}/<class>/*.{jpg,png}``.
 
     Same interface as ``torchvision.datasets.CIFAR10``; labels follow the official order
-    (the sorted class folder names: airplane=0, ..., truck=9).
+    (the sorted class folder names: airplane=0, ..., truck=9). The images come in a fixed, class-mixed order
+    (like the official archive's, not grouped by class), the same on every machine.
     """
 
     def __init__(self, root: Path | str, train: bool = True, transform: Callable | None = None,
@@ -202,6 +205,52 @@ def LoadCifar10(isTrain: bool = True, oTransform: Callable | None = None, dataRo
 
 
 # ------------------------------------------------------------------------------------------------
+# Fashion-MNIST
+# ------------------------------------------------------------------------------------------------
+FASHION_MNIST_DIR = FashionMNIST.__name__  #<! torchvision's layout: <root>/FashionMNIST/raw/*-ubyte
+FASHION_MNIST_CLASSES: tuple[str, ...] = tuple(FashionMNIST.classes)
+
+
+def _FashionMnistRawFiles(dataRoot: Path) -> list[Path]:
+    # The uncompressed files torchvision reads (the download URLs without their `.gz`)
+    rawDir = dataRoot / FASHION_MNIST_DIR / 'raw'
+    return [rawDir / os.path.splitext(os.path.basename(fileName))[0] for fileName, _ in FashionMNIST.resources]
+
+
+def LoadFashionMnist(isTrain: bool = True, oTransform: Callable | None = None, dataRoot: Path | str | None = None,
+                     download: bool = True, oTargetTransform: Callable | None = None) -> FashionMNIST:
+    """Return the Fashion-MNIST train (60,000) or test (10,000) split as ``torchvision.datasets.FashionMNIST``.
+
+    Reads ``<root>/FashionMNIST/raw/*-ubyte`` (torchvision's own layout) when the four files are there, and then
+    never writes into the data root. Otherwise, with ``download=True``, torchvision downloads them into it
+    (Colab, laptops). Without both, the error names the two ways to provide the data.
+    ``ds[i] -> (transform(PIL image 28 x 28, mode L), label)``; ``.data`` is uint8 N x 28 x 28, ``.targets`` a tensor.
+    """
+    dataRoot = Path(dataRoot).expanduser() if dataRoot is not None else GetDataRoot()
+    dArgs = dict(train=isTrain, transform=oTransform, target_transform=oTargetTransform)
+    if all(filePath.is_file() for filePath in _FashionMnistRawFiles(dataRoot)):
+        return FashionMNIST(str(dataRoot), download=False, **dArgs)
+
+    downloadNote = 'Downloading was not allowed (download=False).'
+    if download:
+        try:
+            return FashionMNIST(str(dataRoot), download=True, **dArgs)
+        except (urllib.error.URLError, OSError, RuntimeError) as oErr:
+            downloadNote = f'Downloading failed: {type(oErr).__name__}: {oErr}'
+    lMissing = [filePath.name for filePath in _FashionMnistRawFiles(dataRoot) if not filePath.is_file()]
+    raise FileNotFoundError(
+        f'Fashion-MNIST was not found under the data root {dataRoot} (missing: {", ".join(lMissing)}). '
+        f'{downloadNote}\n'
+        f'Provide the data in one of two ways:\n'
+        f'  1. With internet access: LoadFashionMnist(..., download=True) downloads the official files into '
+        f'{dataRoot / FASHION_MNIST_DIR / "raw"}.\n'
+        f'  2. Offline: copy the four official files (train-images-idx3-ubyte, train-labels-idx1-ubyte, '
+        f't10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, uncompressed) into {dataRoot / FASHION_MNIST_DIR / "raw"}.\n'
+        f'Either way, set the environment variable {DATA_DIR_ENV} (or pass dataRoot=...) to the folder that holds it.'
+    )
+
+
+# ------------------------------------------------------------------------------------------------
 # Subsets
 # ------------------------------------------------------------------------------------------------
 def StratifiedIndices(vY: Sequence[int] | np.ndarray, numPerClass: int, seed: int = 0) -> np.ndarray:
@@ -249,8 +298,8 @@ def StratifiedSplit(dsData: Dataset, numValPerClass: int, seed: int = 0) -> tupl
 # ------------------------------------------------------------------------------------------------
 # Statistics
 # ------------------------------------------------------------------------------------------------
-def ChannelMeanStd(dlData: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and (population) standard deviation in one streaming pass over a loader.
+def ChannelMeanStd(dlData: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and (population) standard deviation in one streaming pass over a loader (or any iterable).
 
     Uses Var[X] = E[X^2] - E[X]^2, accumulated in float64 so that 50,000 images lose no precision.
     The loader yields ``tX`` (N x C x H x W) or ``(tX, vY)`` batches; returns two length-C tensors.
@@ -272,3 +321,104 @@ def ChannelMeanStd(dlData: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
     vMean = vSum / numPixels
     vVar = (vSumSq / numPixels - vMean.square()).clamp_min(0)  #<! Rounding can make it -1e-17
     return vMean.float(), vVar.sqrt().float()
+
+
+def UInt8ImagesMeanStd(mData: np.ndarray, batchSize: int = 5000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and std of ``[0, 1]`` pixels of uint8 ``N x H x W x C`` images (``ChannelMeanStd``)."""
+    tData = torch.from_numpy(np.asarray(mData))
+    if tData.dtype != torch.uint8 or tData.ndim != 4:
+        raise ValueError(f'Expected uint8 images N x H x W x C, got {tData.dtype} of shape {tuple(tData.shape)}.')
+    # Batches as ToImage() + ToDtype(scale=True) would give them, without a float copy of the whole set
+    return ChannelMeanStd(tData[ii:ii + batchSize].permute(0, 3, 1, 2).float() / 255
+                          for ii in range(0, len(tData), batchSize))
+
+
+# ------------------------------------------------------------------------------------------------
+# The CIFAR-10 recipe of the course (taught step by step in the CIFAR-10 training lesson)
+# ------------------------------------------------------------------------------------------------
+def Cifar10Transforms(vMean: Sequence[float] | torch.Tensor, vStd: Sequence[float] | torch.Tensor,
+                      augment: bool = True) -> tuple[TF.Compose, TF.Compose]:
+    """Return ``(oTrainTransform, oEvalTransform)`` for PIL images: crop (padding 4) and flip, then standardize.
+
+    With ``augment=False`` the training transform is the evaluation one (no crop, no flip).
+    """
+    oEvalTransform = TF.Compose([TF.ToImage(), TF.ToDtype(torch.float32, scale=True),
+                                 TF.Normalize(mean=[float(v) for v in vMean], std=[float(v) for v in vStd])])
+    if not augment:
+        return oEvalTransform, oEvalTransform
+    return TF.Compose([TF.RandomCrop(32, padding=4), TF.RandomHorizontalFlip(), oEvalTransform]), oEvalTransform
+
+
+class Cifar10Loaders(NamedTuple):
+    """What ``MakeCifar10Loaders`` returns: the loaders, the data sets behind them and the statistics used."""
+
+    dlTrain: DataLoader | DeviceBatchLoader
+    dlVal: DataLoader | DeviceBatchLoader
+    dlTest: DataLoader | DeviceBatchLoader
+    dsTrain: Dataset
+    dsVal: Dataset
+    dsTest: Dataset
+    vMean: torch.Tensor
+    vStd: torch.Tensor
+    lClasses: list[str]
+
+
+def MakeCifar10Loaders(batchSize: int = 128, numValPerClass: int = 500, numTrainPerClass: int | None = None, *,
+                       seed: int = 0, augment: bool = True, fastData: bool = False,
+                       device: torch.device | str | None = None, numWorkers: int | None = None,
+                       channelsLast: bool = False, evalBatchSize: int | None = None,
+                       dataRoot: Path | str | None = None) -> Cifar10Loaders:
+    """The course's CIFAR-10 data recipe in one call.
+
+    1. Split ``numValPerClass`` images of every class off the training set (stratified, seeded), then keep
+       ``numTrainPerClass`` of every class of the rest (``None``: all of it).
+    2. Standardize with the per-channel mean and std of the **training split** only.
+    3. Train with random crop (padding 4) and horizontal flip when ``augment``; evaluate without augmentation.
+    4. Loaders: ``DataLoader`` with ``GetNumWorkers(device)`` workers (``pin_memory`` on CUDA), or, with
+       ``fastData=True``, ``DeviceBatchLoader`` (the whole set on ``device``, batched crop / flip).
+
+    Args:
+        batchSize:        Training batch size (the last, smaller batch is dropped).
+        numValPerClass:   Validation images per class, taken from the 50,000 training images.
+        numTrainPerClass: Training images per class (``None``: all that remain).
+        seed:             Seed of the split, the subset, the shuffling and the augmentation.
+        augment:          Crop and flip the training images.
+        fastData:         Use ``DeviceBatchLoader`` instead of ``DataLoader``.
+        device:           Where the model runs (default ``GetDevice()``): picks workers, pinning, the fast path's device.
+        numWorkers:       ``DataLoader`` workers (default ``GetNumWorkers(device)``).
+        channelsLast:     ``fastData`` only: yield channels-last batches.
+        evalBatchSize:    Batch size of validation and test (default ``2 * batchSize``: no gradients, more fits).
+        dataRoot:         Data root (default ``GetDataRoot()``).
+
+    Returns:
+        ``Cifar10Loaders(dlTrain, dlVal, dlTest, dsTrain, dsVal, dsTest, vMean, vStd, lClasses)``; the data sets
+        carry the transforms the loaders use.
+    """
+    oDevice = torch.device(device) if device is not None else GetDevice()
+    evalBatchSize = evalBatchSize or 2 * batchSize
+    dsTrainAll = LoadCifar10(isTrain=True, dataRoot=dataRoot)
+    dsTest = LoadCifar10(isTrain=False, dataRoot=dataRoot)
+    dsTrain, dsVal = StratifiedSplit(dsTrainAll, numValPerClass, seed=seed)
+    if numTrainPerClass is not None:
+        dsTrain = StratifiedSubset(dsTrain, numTrainPerClass, seed=seed)
+    vMean, vStd = UInt8ImagesMeanStd(dsTrain.data)
+    lClasses = list(dsTrainAll.classes)
+
+    if fastData:
+        dArgs = dict(vMean=vMean, vStd=vStd, device=oDevice, channelsLast=channelsLast)
+        dlTrain = DeviceBatchLoader.FromDataset(dsTrain, batchSize, shuffle=True, dropLast=True, seed=seed,
+                                                cropPadding=4 if augment else 0, flipProb=0.5 if augment else 0.0,
+                                                **dArgs)
+        dlVal = DeviceBatchLoader.FromDataset(dsVal, evalBatchSize, **dArgs)
+        dlTest = DeviceBatchLoader.FromDataset(dsTest, evalBatchSize, **dArgs)
+        return Cifar10Loaders(dlTrain, dlVal, dlTest, dsTrain, dsVal, dsTest, vMean, vStd, lClasses)
+
+    oTrainTransform, oEvalTransform = Cifar10Transforms(vMean, vStd, augment)
+    dsTrain.transform, dsVal.transform, dsTest.transform = oTrainTransform, oEvalTransform, oEvalTransform
+    numWorkers = GetNumWorkers(oDevice) if numWorkers is None else numWorkers
+    dLoaderArgs = dict(num_workers=numWorkers, pin_memory=oDevice.type == 'cuda', persistent_workers=numWorkers > 0)
+    dlTrain = DataLoader(dsTrain, batch_size=batchSize, shuffle=True, drop_last=True,
+                         generator=torch.Generator().manual_seed(seed), **dLoaderArgs)
+    dlVal = DataLoader(dsVal, batch_size=evalBatchSize, **dLoaderArgs)
+    dlTest = DataLoader(dsTest, batch_size=evalBatchSize, **dLoaderArgs)
+    return Cifar10Loaders(dlTrain, dlVal, dlTest, dsTrain, dsVal, dsTest, vMean, vStd, lClasses)

@@ -20,8 +20,12 @@ def _ToNumpy(mX: ArrayLike) -> np.ndarray:
     return np.asarray(mX)
 
 
-def _GridAxes(numImg: int, numCols: int | None, hF: Figure | SubFigure | None, cellSize: float = 1.6,
-              aspect: float = 1.0) -> tuple[Figure | SubFigure, np.ndarray]:
+def GridAxes(numImg: int, numCols: int | None, hF: Figure | SubFigure | None, cellSize: float = 1.6,
+            aspect: float = 1.0) -> tuple[Figure | SubFigure, np.ndarray]:
+    """A grid of ``numImg`` axes (``numCols`` per row, default about square) in ``hF`` or a new figure.
+
+    Returns the figure and the ``numImg`` axes in reading order; the unused cells of the last row are hidden.
+    """
     # `aspect` (height / width of one image) sizes the cells so wide images leave no empty bands
     numCols = numCols or min(numImg, int(np.ceil(np.sqrt(numImg))))
     numRows = int(np.ceil(numImg / numCols))
@@ -41,11 +45,11 @@ def _ShowImage(hA: Axes, mI: np.ndarray, title: str | None) -> None:
         hA.set_title(title, fontsize=9)
 
 
-def PlotMnistImages(mX: ArrayLike, vY: ArrayLike | None, numImg: int, lClasses: Sequence[str] | None = None,
-                    canvasRows: int | None = None, canvasCols: int | None = None,
-                    tuImgSize: tuple[int, ...] = (28, 28), randomChoice: bool = True, seed: int | None = None,
-                    hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
-    """Show ``numImg`` images from rows of ``mX`` with their labels.
+def PlotImages(mX: ArrayLike, vY: ArrayLike | None, numImg: int, lClasses: Sequence[str] | None = None,
+               canvasRows: int | None = None, canvasCols: int | None = None,
+               tuImgSize: tuple[int, ...] = (28, 28), randomChoice: bool = True, seed: int | None = None,
+               hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
+    """Show ``numImg`` images from rows of ``mX`` with their labels (MNIST, Fashion-MNIST, CIFAR-10, ...).
 
     ``mX`` is N x D (each row a flattened image, reshaped to ``tuImgSize``) or N x H x W (x C).
     For CIFAR-10 rows use ``tuImgSize=(32, 32, 3)`` (``dsTrain.data`` works as it is).
@@ -64,7 +68,7 @@ def PlotMnistImages(mX: ArrayLike, vY: ArrayLike | None, numImg: int, lClasses: 
             else np.arange(numImg))
     if canvasRows is not None and canvasCols is None:
         canvasCols = int(np.ceil(numImg / canvasRows))
-    hF, vHa = _GridAxes(numImg, canvasCols, hF)
+    hF, vHa = GridAxes(numImg, canvasCols, hF)
     for hA, idx in zip(vHa, vIdx):
         title = None
         if vY is not None:
@@ -73,16 +77,20 @@ def PlotMnistImages(mX: ArrayLike, vY: ArrayLike | None, numImg: int, lClasses: 
     return hF
 
 
-def PlotLabelsHistogram(vY: ArrayLike, lClass: Sequence[str] | None = None, xLabelRot: int | None = None,
+# The name FixelCourses uses, kept so that code written for it runs unchanged
+PlotMnistImages = PlotImages
+
+
+def PlotLabelsHistogram(vY: ArrayLike, lClasses: Sequence[str] | None = None, xLabelRot: int | None = None,
                         hA: Axes | None = None) -> Axes:
     """Bar plot of the number of samples per label (all labels shown, also the missing ones)."""
     vY = _ToNumpy(vY).astype(np.int64).ravel()
-    numClasses = len(lClass) if lClass is not None else int(vY.max()) + 1
+    numClasses = len(lClasses) if lClasses is not None else int(vY.max()) + 1
     vCounts = np.bincount(vY, minlength=numClasses)
     if hA is None:
         _, hA = plt.subplots(figsize=(8, 4), layout='constrained')
     hA.bar(np.arange(numClasses), vCounts, width=0.8, align='center', color='tab:blue', edgecolor='black')
-    hA.set_xticks(np.arange(numClasses), lClass if lClass is not None else np.arange(numClasses),
+    hA.set_xticks(np.arange(numClasses), lClasses if lClasses is not None else np.arange(numClasses),
                   rotation=xLabelRot or 0)
     hA.set_xlabel('Class')
     hA.set_ylabel('Number of Samples')
@@ -187,7 +195,7 @@ def PlotImageGrid(tX: ArrayLike, vY: ArrayLike | None = None, lClasses: Sequence
         mImgs = mImgs[..., 0]
     vY = None if vY is None else _ToNumpy(vY)
     vYPred = None if vYPred is None else _ToNumpy(vYPred)
-    hF, vHa = _GridAxes(len(mImgs), numCols, hF)
+    hF, vHa = GridAxes(len(mImgs), numCols, hF)
 
     def LabelName(label: int) -> str:
         return lClasses[int(label)] if lClasses is not None else str(int(label))
@@ -216,7 +224,7 @@ def PlotFeatureMaps(tMaps: ArrayLike, lTitles: Sequence[str] | None = None, numC
         raise ValueError(f'tMaps must be N x H x W (or H x W), got shape {mMaps.shape}.')
     if lTitles is not None and len(lTitles) != len(mMaps):
         raise ValueError(f'Got {len(lTitles)} titles for {len(mMaps)} maps.')
-    hF, vHa = _GridAxes(len(mMaps), numCols, hF, cellSize=2.4, aspect=mMaps.shape[1] / mMaps.shape[2])
+    hF, vHa = GridAxes(len(mMaps), numCols, hF, cellSize=2.4, aspect=mMaps.shape[1] / mMaps.shape[2])
     for ii, hA in enumerate(vHa):
         hIm = hA.imshow(mMaps[ii], cmap=cmap)
         hA.set_xticks([])

@@ -12,6 +12,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .config import ModelDevice
+
 # Layers that keep the shape of their input (element-wise, normalization, regularization)
 PASS_THROUGH_LAYERS: tuple[type[nn.Module], ...] = (
     nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish, nn.Sigmoid, nn.Tanh,
@@ -22,8 +24,16 @@ POOL_LAYERS: tuple[type[nn.Module], ...] = (nn.MaxPool2d, nn.AvgPool2d)
 ADAPTIVE_POOL_LAYERS: tuple[type[nn.Module], ...] = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
 
-def _Pair(value: int | Sequence[int]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+def ToPair(value: int | Sequence[int], name: str = 'value', minValue: int | None = None) -> tuple[int, int]:
+    """``3 -> (3, 3)``, ``(3, 5) -> (3, 5)``: the (height, width) pair of a layer argument, validated.
+
+    Raises ``ValueError`` naming ``name`` for anything but an int or a pair of ints (``>= minValue`` if given).
+    """
+    tuValue = (value, value) if isinstance(value, int) else tuple(value)
+    if len(tuValue) != 2 or any(not isinstance(v, int) or (minValue is not None and v < minValue) for v in tuValue):
+        bound = f' >= {minValue}' if minValue is not None else ''
+        raise ValueError(f'{name} must be an int or a pair of ints{bound}, got {value!r}.')
+    return tuValue
 
 
 def ConvOutputSize(inSize: int, kernelSize: int, stride: int = 1, padding: int = 0, dilation: int = 1,
@@ -42,6 +52,32 @@ def ConvOutputSize(inSize: int, kernelSize: int, stride: int = 1, padding: int =
     return outSize
 
 
+def ConvTransposeOutputSize(inSize: int, kernelSize: int, stride: int = 1, padding: int = 0,
+                            outputPadding: int = 0, dilation: int = 1) -> int:
+    """Output length of a transposed convolution along one axis: ``(I - 1) S - 2P + D (K - 1) + P_out + 1``.
+
+    It inverts ``ConvOutputSize``: a convolution with the same ``K, S, P, D`` maps this size back to ``inSize``.
+    ``outputPadding`` (< ``S``) picks among the sizes that a strided convolution maps to the same output.
+    """
+    if not 0 <= outputPadding < max(stride, dilation):
+        raise ValueError(f'outputPadding must be in [0, max(stride, dilation)) = [0, {max(stride, dilation)}), '
+                         f'got {outputPadding}.')
+    return (inSize - 1) * stride - 2 * padding + dilation * (kernelSize - 1) + outputPadding + 1
+
+
+def _ConvTransposeShape(oLayer: nn.ConvTranspose2d, tuInShape: tuple[int, ...]) -> tuple[int, ...]:
+    _CheckSpatialInput(oLayer, tuInShape)
+    numChannels, *lSizes = tuInShape
+    if numChannels != oLayer.in_channels:
+        raise ValueError(f'{oLayer} expects {oLayer.in_channels} input channels, got {numChannels} (shape {tuInShape}).')
+    lOut = [ConvTransposeOutputSize(i, k, s, p, op, d) for i, k, s, p, op, d in
+            zip(lSizes, oLayer.kernel_size, oLayer.stride, oLayer.padding, oLayer.output_padding, oLayer.dilation)]
+    if min(lOut) <= 0:
+        raise ValueError(f'{oLayer} on an input of size {tuple(lSizes)} gives an output of size {tuple(lOut)}: '
+                         f'the padding removes more than the layer adds. Use less padding.')
+    return (oLayer.out_channels, *lOut)
+
+
 def _CheckSpatialInput(oLayer: nn.Module, tuInShape: tuple[int, ...]) -> None:
     if len(tuInShape) != 3:
         raise ValueError(f'{oLayer} expects a C x H x W input, got shape {tuInShape}.')
@@ -54,7 +90,7 @@ def _ConvShape(oLayer: nn.Conv2d, tuInShape: tuple[int, ...]) -> tuple[int, ...]
         raise ValueError(f'{oLayer} expects {oLayer.in_channels} input channels, got {numChannels} (shape {tuInShape}).')
     if oLayer.padding == 'same':
         return (oLayer.out_channels, *lSizes)
-    tuPad = (0, 0) if oLayer.padding == 'valid' else _Pair(oLayer.padding)
+    tuPad = (0, 0) if oLayer.padding == 'valid' else ToPair(oLayer.padding)
     lOut = [ConvOutputSize(i, k, s, p, d) for i, k, s, p, d in
             zip(lSizes, oLayer.kernel_size, oLayer.stride, tuPad, oLayer.dilation)]
     if min(lOut) <= 0:
@@ -66,9 +102,9 @@ def _ConvShape(oLayer: nn.Conv2d, tuInShape: tuple[int, ...]) -> tuple[int, ...]
 def _PoolShape(oLayer: nn.Module, tuInShape: tuple[int, ...]) -> tuple[int, ...]:
     _CheckSpatialInput(oLayer, tuInShape)
     numChannels, *lSizes = tuInShape
-    tuKernel, tuPad = _Pair(oLayer.kernel_size), _Pair(oLayer.padding)
-    tuStride = _Pair(oLayer.stride if oLayer.stride is not None else oLayer.kernel_size)
-    tuDilation = _Pair(getattr(oLayer, 'dilation', 1))  #<! AvgPool2d has no dilation
+    tuKernel, tuPad = ToPair(oLayer.kernel_size), ToPair(oLayer.padding)
+    tuStride = ToPair(oLayer.stride if oLayer.stride is not None else oLayer.kernel_size)
+    tuDilation = ToPair(getattr(oLayer, 'dilation', 1))  #<! AvgPool2d has no dilation
     for k, p in zip(tuKernel, tuPad):
         if p > k / 2:  #<! PyTorch's rule: padding at most half the (undilated) kernel size
             raise ValueError(f'{oLayer}: padding {p} is more than half the kernel size {k}; PyTorch allows at most '
@@ -109,7 +145,7 @@ def _LinearShape(oLayer: nn.Linear, tuInShape: tuple[int, ...]) -> tuple[int, ..
 def LayerOutputShape(oLayer: nn.Module, tuInShape: Sequence[int]) -> tuple[int, ...]:
     """Output shape of one layer for an input of shape ``tuInShape`` (no batch dimension), by formula.
 
-    Supports ``Conv2d``, ``MaxPool2d`` / ``AvgPool2d``, ``AdaptiveAvgPool2d`` / ``AdaptiveMaxPool2d``, ``Flatten``,
+    Supports ``Conv2d``, ``ConvTranspose2d``, ``MaxPool2d`` / ``AvgPool2d``, ``AdaptiveAvgPool2d`` / ``AdaptiveMaxPool2d``, ``Flatten``,
     ``Linear``, ``Sequential`` (layer by layer) and shape-preserving layers (activations, normalization, dropout).
     Raises ``ValueError`` naming the layer and the sizes when the combination is invalid (output size <= 0).
     """
@@ -120,6 +156,8 @@ def LayerOutputShape(oLayer: nn.Module, tuInShape: Sequence[int]) -> tuple[int, 
         return tuInShape
     if isinstance(oLayer, nn.Conv2d):
         return _ConvShape(oLayer, tuInShape)
+    if isinstance(oLayer, nn.ConvTranspose2d):
+        return _ConvTransposeShape(oLayer, tuInShape)
     if isinstance(oLayer, POOL_LAYERS):
         return _PoolShape(oLayer, tuInShape)
     if isinstance(oLayer, ADAPTIVE_POOL_LAYERS):
@@ -139,9 +177,9 @@ def _LayerWindow(oLayer: nn.Module, tuInShape: tuple[int, ...]) -> tuple[int, in
     if isinstance(oLayer, nn.Conv2d):
         return oLayer.dilation[0] * (oLayer.kernel_size[0] - 1) + 1, oLayer.stride[0]
     if isinstance(oLayer, POOL_LAYERS):
-        kernel = _Pair(oLayer.kernel_size)[0]
-        stride = _Pair(oLayer.stride if oLayer.stride is not None else oLayer.kernel_size)[0]
-        return _Pair(getattr(oLayer, 'dilation', 1))[0] * (kernel - 1) + 1, stride
+        kernel = ToPair(oLayer.kernel_size)[0]
+        stride = ToPair(oLayer.stride if oLayer.stride is not None else oLayer.kernel_size)[0]
+        return ToPair(getattr(oLayer, 'dilation', 1))[0] * (kernel - 1) + 1, stride
     if isinstance(oLayer, ADAPTIVE_POOL_LAYERS):
         inSize = tuInShape[1]
         outSize = _AdaptivePoolShape(oLayer, tuInShape)[1]
@@ -179,7 +217,7 @@ def ModelShapeTable(oModel: nn.Sequential, tuInShape: Sequence[int]) -> pd.DataF
 
 def ForwardShapes(oModel: nn.Sequential, tuInShape: Sequence[int]) -> list[tuple[int, ...]]:
     """Real output shape (no batch dimension) of every child of a ``Sequential``, from a dry run on zeros."""
-    tX = torch.zeros(1, *tuInShape, device=next(oModel.parameters(), torch.zeros(())).device)
+    tX = torch.zeros(1, *tuInShape, device=ModelDevice(oModel))
     lShapes = []
     wasTraining = oModel.training
     oModel.eval()  #<! BatchNorm cannot train on a batch of one, and its running statistics must not change

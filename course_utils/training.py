@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -24,9 +22,13 @@ from torch.optim.lr_scheduler import CyclicLR, LRScheduler, OneCycleLR, ReduceLR
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from .config import ModelDevice
+from .files import WriteAtomically
+
 # Schedulers whose schedule is defined in optimizer steps, not in epochs
 PER_BATCH_SCHEDULERS: tuple[type, ...] = (OneCycleLR, CyclicLR)
-BEST_MODEL_FILE = 'BestModel.pt'
+CHECKPOINT_DIR = 'checkpoints'  #<! Next to the notebook (its working folder); git-ignored
+BEST_MODEL_FILE = f'{CHECKPOINT_DIR}/BestModel.pt'
 
 
 class NNMode(Enum):
@@ -36,13 +38,6 @@ class NNMode(Enum):
     INFERENCE = 'inference'
 
 
-def ModelDevice(oModel: nn.Module) -> torch.device:
-    """Device of the model's first parameter (or buffer); CPU for a model with neither."""
-    for tParam in (*oModel.parameters(), *oModel.buffers()):
-        return tParam.device
-    return torch.device('cpu')
-
-
 def _CurrentLearnRate(oOpt: Optimizer) -> float:
     return float(oOpt.param_groups[0]['lr'])
 
@@ -50,7 +45,11 @@ def _CurrentLearnRate(oOpt: Optimizer) -> float:
 AUTOCAST_DTYPES = (torch.bfloat16, torch.float16)
 
 
-def _AutocastContext(oDevice: torch.device, autocastDtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+def AutocastContext(oDevice: torch.device, autocastDtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    """``torch.autocast`` for ``autocastDtype`` (bf16 or fp16) on the device's type; a no-op context for ``None``.
+
+    Raises ``ValueError`` for any other dtype, before any work is done.
+    """
     if autocastDtype is None:
         return contextlib.nullcontext()
     if autocastDtype not in AUTOCAST_DTYPES:
@@ -88,7 +87,7 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
     if isTrain and oOpt is None:
         raise ValueError('TrainEpoch in NNMode.TRAIN needs an optimizer (oOpt).')
     oDevice = ModelDevice(oModel)
-    oAutocast = _AutocastContext(oDevice, autocastDtype)
+    oAutocast = AutocastContext(oDevice, autocastDtype)
     oModel.train(isTrain)  #<! BatchNorm / Dropout behave by mode: set it every epoch, for the whole epoch
     if hasattr(hS, 'reset'):
         hS.reset()  #<! torchmetrics metrics accumulate state across calls
@@ -142,17 +141,8 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
 
 
 def SaveCheckpointAtomically(dCheckpoint: dict[str, Any], checkpointPath: Path | str) -> None:
-    """``torch.save`` into a temporary file, then rename: an interrupted save never corrupts the checkpoint."""
-    checkpointPath = Path(checkpointPath)
-    checkpointPath.parent.mkdir(parents=True, exist_ok=True)
-    fileDesc, tmpName = tempfile.mkstemp(dir=checkpointPath.parent, prefix=checkpointPath.name, suffix='.tmp')
-    os.close(fileDesc)
-    try:
-        torch.save(dCheckpoint, tmpName)
-        os.replace(tmpName, checkpointPath)
-    except BaseException:
-        Path(tmpName).unlink(missing_ok=True)
-        raise
+    """``torch.save`` through ``WriteAtomically``: an interrupted save never corrupts the checkpoint."""
+    WriteAtomically(checkpointPath, lambda oFile: torch.save(dCheckpoint, oFile))
 
 
 def LoadCheckpoint(oModel: nn.Module, checkpointPath: Path | str = BEST_MODEL_FILE, oOpt: Optimizer | None = None,
@@ -179,7 +169,40 @@ def _KeepPreviousCheckpoint(checkpointPath: Path) -> None:
     if checkpointPath.is_file():
         backupPath = checkpointPath.with_name(checkpointPath.stem + '.prev' + checkpointPath.suffix)
         shutil.move(checkpointPath, backupPath)
-        print(f'Kept the previous checkpoint as {backupPath}')
+        tqdm.write(f'Kept the previous checkpoint as {backupPath}')
+
+
+class TrainResult(NamedTuple):
+    """What ``TrainModel`` returns; it unpacks as the FixelCourses 6-tuple
+    ``oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate = TrainModel(...)``."""
+
+    oModel: nn.Module
+    lTrainLoss: list[float]
+    lTrainScore: list[float]
+    lValLoss: list[float]
+    lValScore: list[float]
+    lLearnRate: list[float]
+
+    @property
+    def bestEpoch(self) -> int:
+        """The 1-based epoch of the best validation score (the model that was kept); 0 before any epoch."""
+        return 1 + max(range(len(self.lValScore)), key=self.lValScore.__getitem__) if self.lValScore else 0
+
+    @property
+    def bestValScore(self) -> float:
+        return max(self.lValScore) if self.lValScore else -math.inf
+
+
+def _RunOptions(oModel: nn.Module, dlTrain: Any, oOpt: Optimizer, numEpoch: int, hL: Callable,
+                oSch: Any, channelsLast: bool, autocastDtype: torch.dtype | None) -> dict[str, Any]:
+    """The options of a run, stored in its checkpoint (as torchvision's references store ``args``)."""
+    return {'Model': type(oModel).__name__, 'Epochs': numEpoch, 'Optimizer': type(oOpt).__name__,
+            'LearnRate': _CurrentLearnRate(oOpt), 'WeightDecay': float(oOpt.param_groups[0].get('weight_decay', 0.0)),
+            'Scheduler': type(oSch).__name__ if oSch is not None else None,
+            'Loss': type(hL).__name__ if isinstance(hL, nn.Module) else getattr(hL, '__name__', repr(hL)),
+            'BatchSize': getattr(dlTrain, 'batch_size', getattr(dlTrain, 'batchSize', None)),
+            'ChannelsLast': channelsLast, 'Autocast': str(autocastDtype).removeprefix('torch.') if autocastDtype else None,
+            'Seed': torch.initial_seed(), 'Torch': str(torch.__version__)}
 
 
 def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: Optimizer, numEpoch: int,
@@ -187,7 +210,7 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
                oTBWriter: Any | None = None, *, schStepPerBatch: bool | None = None,
                checkpointPath: Path | str | None = BEST_MODEL_FILE, restoreBest: bool = True,
                showProgress: bool = True, verbose: bool = True, channelsLast: bool = False,
-               autocastDtype: torch.dtype | None = None) -> tuple[nn.Module, list[float], list[float], list[float], list[float], list[float]]:
+               autocastDtype: torch.dtype | None = None) -> TrainResult:
     """Train for ``numEpoch`` epochs, keep the best model by validation score, return it and the history.
 
     Args:
@@ -203,8 +226,11 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
                          step once per epoch.
         oTBWriter:       Optional TensorBoard ``SummaryWriter``: loss, score and learning rate per epoch.
         schStepPerBatch: Override the per-batch / per-epoch choice for ``oSch``.
-        checkpointPath:  Where the best model's checkpoint is saved (``None``: keep it in memory only). An
-                         existing file there is first moved to ``<name>.prev.pt``.
+        checkpointPath:  Where the best model's checkpoint is saved (default ``checkpoints/BestModel.pt``, next to
+                         the notebook; ``None``: keep it in memory only). An existing file there is first moved to
+                         ``<name>.prev.pt``. The checkpoint holds the weights, optimizer and scheduler states, the
+                         epoch, the score and the run's options (``'Options'``: epochs, optimizer, scheduler, batch
+                         size, mixed precision, seed, ...).
         restoreBest:     Load the best weights into ``oModel`` before returning (else the last ones stay).
         showProgress:    Show tqdm progress bars.
         verbose:         Print one line per epoch (and the restore message).
@@ -215,8 +241,9 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
                          on a CPU without native bf16, bf16 is many times slower.
 
     Returns:
-        ``(oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate)``: one loss / score per
-        completed epoch; the learning rate per epoch, or per optimizer step with a per-batch scheduler.
+        ``TrainResult(oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate)``, a named tuple that
+        unpacks as the FixelCourses 6-tuple: one loss / score per completed epoch; the learning rate per epoch,
+        or per optimizer step with a per-batch scheduler.
 
     Ctrl-C (``KeyboardInterrupt``) stops training cleanly and returns the history of the completed epochs.
     """
@@ -227,7 +254,7 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
         hS.to(oDevice)  #<! torchmetrics states must live where the predictions are
     if schStepPerBatch is None:
         schStepPerBatch = isinstance(oSch, PER_BATCH_SCHEDULERS)
-    _AutocastContext(oDevice, autocastDtype)  #<! Rejects an unsupported dtype before any work
+    AutocastContext(oDevice, autocastDtype)  #<! Rejects an unsupported dtype before any work
     if channelsLast:
         oModel.to(memory_format=torch.channels_last)
     # float16 has a narrow range: scale the loss so small gradients do not underflow (bfloat16 needs no scaling)
@@ -236,6 +263,7 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
     if checkpointPath is not None:
         checkpointPath = Path(checkpointPath)
         _KeepPreviousCheckpoint(checkpointPath)
+        dRunOptions = _RunOptions(oModel, dlTrain, oOpt, numEpoch, hL, oSch, channelsLast, autocastDtype)
 
     lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate = [], [], [], [], []
     bestScore = -math.inf
@@ -267,7 +295,7 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
                 dBestState = {k: v.detach().clone() for k, v in oModel.state_dict().items()}
                 if checkpointPath is not None:
                     dCheckpoint = {'Model': dBestState, 'Optimizer': oOpt.state_dict(), 'Epoch': epochIdx + 1,
-                                   'Score': valScore}
+                                   'Score': valScore, 'Options': dRunOptions}
                     if oSch is not None:
                         dCheckpoint['Scheduler'] = oSch.state_dict()
                     SaveCheckpointAtomically(dCheckpoint, checkpointPath)
@@ -292,7 +320,7 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
         oModel.load_state_dict(dBestState)
         if verbose:
             tqdm.write(f'Restored the best model (validation score {bestScore:.4f}).')
-    return oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate
+    return TrainResult(oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate)
 
 
 def Predict(oModel: nn.Module, dlData: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -11,8 +10,8 @@ from matplotlib.figure import Figure, SubFigure
 from torch import nn
 from torch.utils.data import DataLoader
 
-from .plotting import _GridAxes
-from .training import ModelDevice
+from .config import ModelDevice
+from .plotting import GridAxes
 
 
 def SelectLayers(oModel: nn.Module, layerTypes: tuple[type[nn.Module], ...] = (),
@@ -119,18 +118,9 @@ def PlotFilters(tW: torch.Tensor, numCols: int | None = None, asRgb: bool | None
         numCols = numChannels  #<! A row per filter, a column per input channel
         lImgs = [tShow[oo, cc].numpy() for oo in range(numFilters) for cc in range(numChannels)]
         lTitles = [f'{oo}: ch {cc}' for oo in range(numFilters) for cc in range(numChannels)]
-    hF, vHa = _GridAxes(len(lImgs), numCols, hF, cellSize=1.2)
+    hF, vHa = GridAxes(len(lImgs), numCols, hF, cellSize=1.2)
     for hA, mImg, title in zip(vHa, lImgs, lTitles):
         hA.imshow(mImg, cmap=None if asRgb else 'gray', interpolation='nearest')
         hA.set_axis_off()
         hA.set_title(title, fontsize=7)
     return hF
-
-
-def CanReach(hostName: str, port: int = 443, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to ``hostName`` opens within ``timeout`` seconds (no network: ``False`` fast)."""
-    try:
-        with socket.create_connection((hostName, port), timeout=timeout):
-            return True
-    except OSError:
-        return False

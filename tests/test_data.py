@@ -58,8 +58,27 @@ def test_folder_labels_follow_the_official_order(folderRoot: Path) -> None:
     assert dsData.class_to_idx['airplane'] == 0 and dsData.class_to_idx['truck'] == 9
     vCounts = np.bincount(dsData.targets, minlength=10)
     assert (vCounts == NUM_PER_CLASS['train']).all()
-    # Within a class the files are read in name order
-    assert [int(dsData.data[ii, 0, 0, 0]) for ii in range(NUM_PER_CLASS['train'])] == list(range(NUM_PER_CLASS['train']))
+    # The order is a fixed permutation of the (class, file name) listing: the same on every machine
+    numPerClass = NUM_PER_CLASS['train']
+    vOrder = np.random.Generator(np.random.PCG64(cuData.FOLDER_ORDER_SEED)).permutation(10 * numPerClass)
+    assert dsData.targets == [int(idx) // numPerClass for idx in vOrder]
+    assert [int(dsData.data[ii, 0, 0, 0]) for ii in range(len(vOrder))] == [int(idx) % numPerClass for idx in vOrder]
+
+
+def test_folder_order_mixes_the_classes_and_survives_the_cache(folderRoot: Path, isolatedCache: Path) -> None:
+    dsFirst = LoadCifar10(True, dataRoot=folderRoot, download=False)   #<! Decodes, writes the cache
+    dsSecond = LoadCifar10(True, dataRoot=folderRoot, download=False)  #<! Reads the cache
+    assert dsFirst.targets == dsSecond.targets and np.array_equal(dsFirst.data, dsSecond.data)
+    vTargets = np.asarray(dsFirst.targets)
+    assert (vTargets[:-1] != vTargets[1:]).mean() > 0.5  #<! Not grouped by class
+
+
+@pytest.mark.skipif(not (GetDataRoot() / cuData.FOLDER_LAYOUT_DIR).is_dir(), reason='needs the real CIFAR-10 copy')
+@pytest.mark.parametrize('isTrain', [True, False])
+def test_first_100_images_of_the_real_copy_hold_every_class(isTrain: bool) -> None:
+    # Code written for the official archive takes "the first N images": it must not train on airplanes only
+    dsData = LoadCifar10(isTrain, download=False)
+    assert set(dsData.targets[:100]) == set(range(10))
 
 
 def test_folder_source_never_writes_into_the_data_root(folderRoot: Path, isolatedCache: Path) -> None:
@@ -89,7 +108,9 @@ def test_cache_is_rebuilt_when_an_image_changes(folderRoot: Path, isolatedCache:
     imgPath = folderRoot / 'cifar-10-images' / 'train' / 'cat' / '0001.png'
     Image.fromarray(np.zeros((32, 32, 3), dtype=np.uint8)).save(imgPath)
     dsData = LoadCifar10(True, dataRoot=folderRoot, download=False)
-    catIdx = dsData.targets.index(3) + 1
+    # Where the fixed class-mixed order put cat 0001 (index 1 of class 3 in the sorted listing)
+    vOrder = np.random.Generator(np.random.PCG64(cuData.FOLDER_ORDER_SEED)).permutation(len(dsData))
+    catIdx = int(np.flatnonzero(vOrder == 3 * NUM_PER_CLASS['train'] + 1)[0])
     assert dsData.data[catIdx].max() == 0  #<! The new pixels, not the cached ones
     assert len(list(isolatedCache.glob('cifar10-train-*.npy'))) == 2
 

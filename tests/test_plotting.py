@@ -42,7 +42,7 @@ def test_mnist_images_rejects_a_wrong_size() -> None:
 
 def test_labels_histogram_counts_every_class_into_given_axes() -> None:
     _, hA = plt.subplots()
-    hOut = PlotLabelsHistogram(np.array([0, 0, 2, 2, 2]), lClass=['a', 'b', 'c'], hA=hA)
+    hOut = PlotLabelsHistogram(np.array([0, 0, 2, 2, 2]), lClasses=['a', 'b', 'c'], hA=hA)
     assert hOut is hA
     assert [oBar.get_height() for oBar in hA.patches] == [2, 0, 3]
 
