@@ -21,8 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
-from course_utils import GetDevice, TrainModel
-from course_utils.training import _AutocastContext
+from course_utils import AutocastContext, BuildVggCnn, GetDevice, TrainModel
 
 DTYPES = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -30,13 +29,7 @@ DTYPES = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 def BuildModel(modelName: str) -> nn.Module:
     if modelName == 'resnet18':
         return torchvision.models.resnet18(num_classes=10)
-    # A small VGG-style CNN (Conv / BatchNorm / ReLU / pooling), typical of the course's lessons
-    lLayers, numChnIn = [], 3
-    for numChnOut in (32, 64, 128, 256):
-        lLayers += [nn.Conv2d(numChnIn, numChnOut, 3, padding=1, bias=False), nn.BatchNorm2d(numChnOut), nn.ReLU(),
-                    nn.MaxPool2d(2)]
-        numChnIn = numChnOut
-    return nn.Sequential(*lLayers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(numChnIn, 10))
+    return BuildVggCnn()  #<! The small VGG-style CNN of the CIFAR-10 training lesson
 
 
 def Sync(oDevice: torch.device) -> None:
@@ -50,7 +43,7 @@ def BareLoop(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: to
              oDevice: torch.device, channelsLast: bool, autocastDtype: torch.dtype | None) -> None:
     """The reference: what any training loop must do, and nothing more."""
     hL = nn.CrossEntropyLoss()
-    oAutocast = _AutocastContext(oDevice, autocastDtype)
+    oAutocast = AutocastContext(oDevice, autocastDtype)
     oScaler = torch.amp.GradScaler(oDevice.type) if autocastDtype == torch.float16 else None
     oModel.train()
     for mX, vY in dlTrain:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -73,11 +74,10 @@ def test_folder_order_mixes_the_classes_and_survives_the_cache(folderRoot: Path,
     assert (vTargets[:-1] != vTargets[1:]).mean() > 0.5  #<! Not grouped by class
 
 
-@pytest.mark.skipif(not (GetDataRoot() / cuData.FOLDER_LAYOUT_DIR).is_dir(), reason='needs the real CIFAR-10 copy')
 @pytest.mark.parametrize('isTrain', [True, False])
-def test_first_100_images_of_the_real_copy_hold_every_class(isTrain: bool) -> None:
+def test_first_100_images_of_the_real_copy_hold_every_class(sharedCifarRoot: Path, isTrain: bool) -> None:
     # Code written for the official archive takes "the first N images": it must not train on airplanes only
-    dsData = LoadCifar10(isTrain, download=False)
+    dsData = LoadCifar10(isTrain, dataRoot=sharedCifarRoot, download=False)
     assert set(dsData.targets[:100]) == set(range(10))
 
 
@@ -251,3 +251,114 @@ def test_num_workers_by_platform_and_device(monkeypatch: pytest.MonkeyPatch, sys
     monkeypatch.setattr(cuConfig.platform, 'system', lambda: system)
     monkeypatch.setattr(cuConfig.os, 'cpu_count', lambda: numCores)
     assert cuConfig.GetNumWorkers(device) == numWorkers
+
+
+# ------------------------------------------------------------------------------------------------
+# Fashion-MNIST
+# ------------------------------------------------------------------------------------------------
+def _WriteIdx(filePath: Path, aData: np.ndarray) -> None:
+    """An IDX file as the official release has it: magic (0, 0, uint8 type, dims), big-endian sizes, bytes."""
+    header = bytes([0, 0, 0x08, aData.ndim]) + b''.join(int(n).to_bytes(4, 'big') for n in aData.shape)
+    filePath.write_bytes(header + aData.astype(np.uint8).tobytes())
+
+
+def MakeFashionMnistTree(dataRoot: Path, numTrain: int = 12, numTest: int = 5) -> Path:
+    rawDir = dataRoot / cuData.FASHION_MNIST_DIR / 'raw'
+    rawDir.mkdir(parents=True)
+    for prefix, numImg in (('train', numTrain), ('t10k', numTest)):
+        vY = np.arange(numImg) % 10
+        tX = np.repeat(vY[:, None, None] * 20, 28 * 28, axis=1).reshape(numImg, 28, 28)  #<! Pixels encode labels
+        _WriteIdx(rawDir / f'{prefix}-images-idx3-ubyte', tX)
+        _WriteIdx(rawDir / f'{prefix}-labels-idx1-ubyte', vY)
+    return dataRoot
+
+
+@pytest.mark.parametrize(('isTrain', 'numImg'), [(True, 12), (False, 5)])
+def test_fashion_mnist_reads_the_local_raw_files(tmp_path: Path, isTrain: bool, numImg: int,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    dataRoot = MakeFashionMnistTree(tmp_path / 'data')
+    monkeypatch.setattr(cuData.FashionMNIST, 'download', lambda self: pytest.fail('a local copy must not download'))
+    dsData = cuData.LoadFashionMnist(isTrain, dataRoot=dataRoot)
+    assert len(dsData) == numImg and tuple(dsData.data.shape) == (numImg, 28, 28)
+    assert dsData.classes == list(cuData.FASHION_MNIST_CLASSES) and dsData.classes[9] == 'Ankle boot'
+    oImg, label = dsData[3]
+    assert isinstance(oImg, Image.Image) and oImg.size == (28, 28) and label == 3
+    assert np.asarray(oImg).max() == 60  #<! The pixels of image 3, read from the file
+
+
+def test_fashion_mnist_never_writes_into_the_data_root(tmp_path: Path) -> None:
+    dataRoot = MakeFashionMnistTree(tmp_path / 'data')
+    tuBefore = _TreeSnapshot(dataRoot)
+    cuData.LoadFashionMnist(True, oTransform=T.Compose([T.ToImage(), T.ToDtype(torch.float32, scale=True)]),
+                            dataRoot=dataRoot)
+    cuData.LoadFashionMnist(False, dataRoot=dataRoot)
+    assert _TreeSnapshot(dataRoot) == tuBefore
+
+
+def test_fashion_mnist_without_data_names_both_ways(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match='not allowed') as oErr:
+        cuData.LoadFashionMnist(True, dataRoot=tmp_path, download=False)
+    assert 'download=True' in str(oErr.value) and 'Offline' in str(oErr.value) and 'COURSE_DATA_DIR' in str(oErr.value)
+
+
+def test_fashion_mnist_failed_download_names_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.error
+
+    def NoNetwork(self) -> None:
+        raise urllib.error.URLError('no network')
+
+    monkeypatch.setattr(cuData.FashionMNIST, 'download', NoNetwork)
+    with pytest.raises(FileNotFoundError, match='Downloading failed: URLError') as oErr:
+        cuData.LoadFashionMnist(False, dataRoot=tmp_path, download=True)
+    assert 't10k-images-idx3-ubyte' in str(oErr.value) and 'Offline' in str(oErr.value)
+
+
+def test_real_fashion_mnist(monkeypatch: pytest.MonkeyPatch) -> None:
+    dataRoot = Path(os.environ.get('COURSE_DATA_DIR', '/nonexistent'))
+    if not (dataRoot / cuData.FASHION_MNIST_DIR / 'raw' / 'train-images-idx3-ubyte').is_file():
+        pytest.skip('Real Fashion-MNIST not available: set COURSE_DATA_DIR to a folder with FashionMNIST/raw/.')
+    dsTrain = cuData.LoadFashionMnist(True, dataRoot=dataRoot, download=False)
+    dsTest = cuData.LoadFashionMnist(False, dataRoot=dataRoot, download=False)
+    assert len(dsTrain) == 60_000 and len(dsTest) == 10_000
+    assert (np.bincount(dsTest.targets.numpy(), minlength=10) == 1000).all()
+    assert abs(float(dsTrain.data.float().mean() / 255) - 0.2860) < 1e-3  #<! The README's train pixel mean
+
+
+# ------------------------------------------------------------------------------------------------
+# The CIFAR-10 recipe
+# ------------------------------------------------------------------------------------------------
+def test_recipe_splits_and_standardizes_with_the_train_split(folderRoot: Path) -> None:
+    oData = cuData.MakeCifar10Loaders(batchSize=4, numValPerClass=2, numTrainPerClass=3, seed=1, dataRoot=folderRoot,
+                                      device='cpu', numWorkers=0)
+    assert (len(oData.dsTrain), len(oData.dsVal), len(oData.dsTest)) == (30, 20, 20)
+    assert oData.lClasses == TORCHVISION_CIFAR10_CLASSES
+    assert (np.bincount(oData.dsTrain.targets, minlength=10) == 3).all()
+    # The statistics are those of the training split's pixels, nothing else
+    mX = oData.dsTrain.data.astype(np.float64) / 255
+    torch.testing.assert_close(oData.vMean, torch.tensor(mX.mean(axis=(0, 1, 2)), dtype=torch.float32))
+    torch.testing.assert_close(oData.vStd, torch.tensor(mX.std(axis=(0, 1, 2)), dtype=torch.float32))
+    # Evaluation is deterministic and standardized; training drops the partial batch
+    tX, vY = next(iter(oData.dlVal))
+    vExpected = (torch.tensor(oData.dsVal.data[0, 5, 5] / 255, dtype=torch.float32) - oData.vMean) / oData.vStd
+    torch.testing.assert_close(tX[0, :, 5, 5], vExpected)
+    assert vY[0] == oData.dsVal.targets[0]
+    assert len(oData.dlTrain) == 30 // 4 and all(len(vYb) == 4 for _, vYb in oData.dlTrain)
+
+
+def test_recipe_is_reproducible_and_the_fast_path_agrees(folderRoot: Path) -> None:
+    dArgs = dict(batchSize=5, numValPerClass=2, seed=3, dataRoot=folderRoot, device='cpu')
+    oSlow = cuData.MakeCifar10Loaders(numWorkers=0, **dArgs)
+    oFast = cuData.MakeCifar10Loaders(fastData=True, **dArgs)
+    assert oSlow.dsTrain.targets == oFast.dsTrain.targets and oSlow.dsVal.targets == oFast.dsVal.targets
+    tXSlow, vYSlow = next(iter(oSlow.dlTest))
+    tXFast, vYFast = next(iter(oFast.dlTest))
+    torch.testing.assert_close(tXFast, tXSlow)  #<! The same standardization on both paths
+    assert torch.equal(vYFast, vYSlow)
+    assert [vY.tolist() for _, vY in oSlow.dlTrain] == [vY.tolist() for _, vY in cuData.MakeCifar10Loaders(
+        numWorkers=0, **dArgs).dlTrain]  #<! The seed fixes the shuffling
+
+
+def test_recipe_without_augmentation_trains_on_the_eval_transform(folderRoot: Path) -> None:
+    oData = cuData.MakeCifar10Loaders(batchSize=4, numValPerClass=2, augment=False, dataRoot=folderRoot,
+                                      device='cpu', numWorkers=0)
+    assert oData.dsTrain.transform is oData.dsVal.transform

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from course_utils.shapes import ConvOutputSize, ForwardShapes, LayerOutputShape, ModelShapeTable
+from course_utils import (ConvOutputSize, ConvTransposeOutputSize, ForwardShapes, LayerOutputShape, ModelShapeTable,
+                          ToPair)
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -135,3 +136,31 @@ def test_forward_shapes_leaves_the_model_mode_alone() -> None:
     VGG_STACK.train()
     ForwardShapes(VGG_STACK, (3, 32, 32))
     assert VGG_STACK.training
+
+
+@SETTINGS
+@given(inSize=st.integers(1, 20), kernelSize=st.integers(1, 6), stride=st.integers(1, 4), padding=st.integers(0, 3),
+       dilation=st.integers(1, 3), outPadSeed=st.integers(0, 10))
+def test_conv_transpose2d_shape(inSize: int, kernelSize: int, stride: int, padding: int, dilation: int,
+                                outPadSeed: int) -> None:
+    outputPadding = outPadSeed % max(stride, dilation)  #<! PyTorch requires output_padding < max(stride, dilation)
+    oLayer = nn.ConvTranspose2d(2, 3, kernelSize, stride=stride, padding=padding, output_padding=outputPadding,
+                                dilation=dilation)
+    _AssertMatches(oLayer, (2, inSize, inSize + 1))
+    tuReal = _RealShapeOrError(oLayer, (2, inSize, inSize + 1))
+    if tuReal is not None and 0 not in tuReal and outputPadding < stride:
+        # The convolution with the same K, S, P, D maps the transposed output back to the input size
+        assert ConvOutputSize(tuReal[1], kernelSize, stride, padding, dilation) == inSize
+
+
+def test_conv_transpose_output_padding_is_checked() -> None:
+    with pytest.raises(ValueError, match='outputPadding'):
+        ConvTransposeOutputSize(8, 3, stride=2, padding=1, outputPadding=2)
+    assert ConvTransposeOutputSize(8, 2, stride=2) == 16  #<! The U-Net's 2 x 2 up-convolution doubles the size
+
+
+@pytest.mark.parametrize('badValue', [(1, 2, 3), 'x', (1.5, 2), -1])
+def test_to_pair_rejects_what_is_not_a_pair_of_ints(badValue: object) -> None:
+    with pytest.raises(ValueError, match='stride must be an int or a pair of ints >= 1'):
+        ToPair(badValue, 'stride', 1)
+    assert ToPair(3) == (3, 3) and ToPair((2, 5)) == (2, 5)

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
-from course_utils import AccuracyLogits, LoadCheckpoint, NNMode, Predict, TrainEpoch, TrainModel
+from course_utils import AccuracyLogits, LoadCheckpoint, NNMode, Predict, TrainEpoch, TrainModel, TrainResult
 
 NUM_CLASSES = 3
 
@@ -139,6 +139,40 @@ def test_an_earlier_checkpoint_is_kept(tmp_path: Path) -> None:
     firstBytes = (tmp_path / 'Best.pt').read_bytes()
     _Fit(_Model(), numEpoch=1, tmpPath=tmp_path)
     assert (tmp_path / 'Best.prev.pt').read_bytes() == firstBytes
+
+
+def test_result_is_named_and_unpacks_as_the_fixelcourses_tuple(tmp_path: Path) -> None:
+    oModel = _Model()
+    hS = ScriptedValScore(oModel, [0.3, 0.8, 0.6], numValBatches=3)
+    oResult = _Fit(oModel, numEpoch=3, hS=hS, tmpPath=tmp_path)
+    assert isinstance(oResult, TrainResult) and len(oResult) == 6
+    oModelOut, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate = oResult  #<! The FixelCourses form
+    assert oModelOut is oResult.oModel is oModel
+    assert (lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate) == (
+        oResult.lTrainLoss, oResult.lTrainScore, oResult.lValLoss, oResult.lValScore, oResult.lLearnRate)
+    assert len(oResult.lValLoss) == 3 and oResult.lLearnRate == pytest.approx([0.1] * 3)
+    assert oResult.bestEpoch == 2 and oResult.bestValScore == pytest.approx(0.8)
+
+
+def test_checkpoint_stores_the_run_options(tmp_path: Path) -> None:
+    torch.manual_seed(123)
+    oModel = _Model()
+    oOpt = torch.optim.AdamW(oModel.parameters(), lr=3e-3, weight_decay=0.05)
+    oSch = torch.optim.lr_scheduler.StepLR(oOpt, step_size=1)
+    _Fit(oModel, numEpoch=2, oSch=oSch, tmpPath=tmp_path, oOpt=oOpt)
+    dOptions = LoadCheckpoint(_Model(), tmp_path / 'Best.pt')['Options']
+    assert dOptions['Epochs'] == 2 and dOptions['Optimizer'] == 'AdamW' and dOptions['Scheduler'] == 'StepLR'
+    assert dOptions['LearnRate'] == pytest.approx(3e-3) and dOptions['WeightDecay'] == pytest.approx(0.05)
+    assert dOptions['BatchSize'] == 4 and dOptions['Loss'] == 'CrossEntropyLoss' and dOptions['Autocast'] is None
+    assert dOptions['Model'] == 'Sequential' and dOptions['Seed'] == torch.initial_seed()
+
+
+def test_checkpoint_goes_to_the_checkpoints_folder_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  #<! A notebook's working folder
+    oModel = _Model()
+    TrainModel(oModel, _Loader(8, 4), _Loader(4, 4, seed=1), torch.optim.SGD(oModel.parameters(), lr=0.1), 1,
+               nn.CrossEntropyLoss(), AccuracyLogits, showProgress=False, verbose=False)
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob('*.pt')] == ['checkpoints/BestModel.pt']
 
 
 def test_missing_checkpoint_gives_a_clear_error(tmp_path: Path) -> None:
