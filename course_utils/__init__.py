@@ -11,6 +11,7 @@ notebook needs. Where each lives:
 - ``metrics``:       ``AccuracyLogits``.
 - ``plotting``:      every figure of the course (images, curves, confusion matrix, feature maps, matrices).
 - ``convolution``:   convolution by loops and by im2col, to compare with PyTorch.
+- ``robustness``:    attacks (FGSM, PGD), corruptions and shifts, test-time augmentation, calibration, seed ties.
 - ``shapes``:        output-size formulas and a layer-by-layer shape table with receptive fields.
 - ``visualization``: forward hooks, activations, filters, most activating images.
 - ``files``:         atomic file writes (checkpoints, caches).
@@ -31,6 +32,11 @@ from .models import (BuildResNet9, BuildVggCnn, ConvBnRelu, CountParameters, LeN
                      ScaleLogits)
 from .plotting import (GridAxes, PlotConfusionMatrix, PlotFeatureMaps, PlotImageGrid, PlotImages,
                        PlotLabelsHistogram, PlotMatrix, PlotMnistImages, PlotTrainResults)
+from .plotting import PlotMeanStdBars  # seeds: mean +- std
+from .robustness import (CORRUPTION_SEVERITIES, CORRUPTIONS, AccuracyUnderAttack, CalibrationBins, CorruptImages,
+                         ExpectedCalibrationError, FgsmAttack, FitTemperature, PgdAttack, PixelBounds,
+                         PlotReliabilityDiagram, PredictTta, ScaleByTemperature, SeedSummary, ShiftImages,
+                         Standardize, TieVerdicts, TtaViews, Unstandardize)
 from .shapes import (ConvOutputSize, ConvTransposeOutputSize, ForwardShapes, LayerOutputShape, ModelShapeTable,
                      ToPair)
 from .training import (AutocastContext, LoadCheckpoint, NNMode, Predict, SaveCheckpointAtomically, TrainEpoch,
@@ -63,6 +69,12 @@ __all__ = [
     # plotting
     'GridAxes', 'PlotConfusionMatrix', 'PlotFeatureMaps', 'PlotImageGrid', 'PlotImages', 'PlotLabelsHistogram',
     'PlotMatrix', 'PlotMnistImages', 'PlotTrainResults',
+    'PlotMeanStdBars',
+    # robustness
+    'CORRUPTION_SEVERITIES', 'CORRUPTIONS', 'AccuracyUnderAttack', 'CalibrationBins', 'CorruptImages',
+    'ExpectedCalibrationError', 'FgsmAttack', 'FitTemperature', 'PgdAttack', 'PixelBounds', 'PlotReliabilityDiagram',
+    'PredictTta', 'ScaleByTemperature', 'SeedSummary', 'ShiftImages', 'Standardize', 'TieVerdicts', 'TtaViews',
+    'Unstandardize',
     # shapes
     'ConvOutputSize', 'ConvTransposeOutputSize', 'ForwardShapes', 'LayerOutputShape', 'ModelShapeTable', 'ToPair',
     # training
