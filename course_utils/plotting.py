@@ -280,7 +280,3 @@ def PlotMeanStdBars(lNames: Sequence[str], vMean: ArrayLike, vStd: ArrayLike, yl
     if title:
         hA.set_title(title)
     return hA
-
-
-# ------------------------------------------------------------------------------------------------
-# Normalization layers: which values share one mean and variance
