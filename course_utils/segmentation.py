@@ -1,0 +1,601 @@
+"""Semantic segmentation: the ISBI 2012 membrane data, joint transforms, a U-Net, Dice loss, scores, inference.
+
+- Data: ``LoadIsbiMembranes`` reads the 30 labelled + 30 unlabelled 512 x 512 electron-microscopy slices of the
+  ISBI 2012 challenge (the data of the U-Net paper) and splits the labelled ones into train / validation (seeded).
+  Masks are **class indices**: ``0`` = cell (interior), ``1`` = membrane (``ISBI_CLASSES``), as
+  ``torchvision.tv_tensors.Mask``, so ``torchvision.transforms.v2`` moves image and mask together (nearest-neighbour
+  for the mask: no new label values).
+- Transforms: ``RandomRot90`` (exact 90 degree rotations), ``CoarseElasticTransform`` (the paper's elastic
+  deformation) and ``IsbiTransforms`` (crop, flips, rotations, elastic deformation, standardization).
+- Model: ``UNet`` (Ronneberger, Fischer & Brox, 2015) built from ``UNetDoubleConv`` / ``UNetDown`` / ``UNetUp``
+  blocks, with configurable depth and width and 'same' padding (output size = input size). ``UNetShapeTable``
+  gives its shapes level by level.
+- Loss and scores: ``DiceLoss``, ``CeDiceLoss``, ``IoUScore`` (a ``TrainModel`` score), ``SegmentationScores``.
+- Inference: ``PredictTiled`` (overlap-tile with mirrored borders, or one padded pass).
+- Figure: ``PlotSegmentation`` (image / truth / prediction / error overlay).
+"""
+
+from __future__ import annotations
+
+import io
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import torchvision.transforms.v2 as TF
+from matplotlib.figure import Figure
+from PIL import Image
+from torch import nn
+from torch.utils.data import Dataset
+from torchmetrics.functional.classification import multiclass_f1_score, multiclass_jaccard_index
+from torchvision import tv_tensors
+
+from .config import DATA_DIR_ENV, GetDataRoot, ModelDevice
+from .files import WriteAtomically
+from .models import ConvBnRelu
+from .shapes import LayerOutputShape
+
+# ------------------------------------------------------------------------------------------------
+# Data
+# ------------------------------------------------------------------------------------------------
+ISBI_DIR = 'isbi-2012-membranes'  #<! <root>/isbi-2012-membranes/{train/image,train/label,test/image}/<n>.png
+ISBI_CLASSES: tuple[str, ...] = ('cell', 'membrane')  #<! Class index 0 = cell interior, 1 = membrane
+ISBI_NUM_SLICES = 30  #<! Labelled (train) slices; the test split has as many, without masks
+ISBI_URL = 'https://raw.githubusercontent.com/zhixuhao/unet/master/data/membrane'
+ISBI_SPLITS = ('train', 'val', 'trainval', 'test')
+# Local file -> file in the repository zhixuhao/unet (its test slices sit directly in test/)
+_ISBI_REMOTE = {'train/image': 'train/image', 'train/label': 'train/label', 'test/image': 'test'}
+
+
+def IsbiSplitIndices(numVal: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded train / validation split of the 30 labelled slices: ``(vTrainIdx, vValIdx)``, sorted, disjoint.
+
+    The same ``(numVal, seed)`` gives the same split on every machine (NumPy's PCG64).
+    """
+    if not 1 <= numVal < ISBI_NUM_SLICES:
+        raise ValueError(f'numVal must be in [1, {ISBI_NUM_SLICES - 1}] (some slices must stay for training), '
+                         f'got {numVal}.')
+    vPerm = np.random.Generator(np.random.PCG64(seed)).permutation(ISBI_NUM_SLICES)
+    return np.sort(vPerm[numVal:]), np.sort(vPerm[:numVal])
+
+
+def _IsbiFiles(dataDir: Path) -> list[Path]:
+    return [dataDir / subDir / f'{ii}.png' for subDir in _ISBI_REMOTE for ii in range(ISBI_NUM_SLICES)]
+
+
+def _DownloadIsbi(dataDir: Path, timeout: float = 30.0) -> None:
+    """Fetch the missing PNG slices from the public repository zhixuhao/unet (each file written atomically)."""
+    for filePath in _IsbiFiles(dataDir):
+        if filePath.is_file():
+            continue
+        subDir = filePath.parent.relative_to(dataDir).as_posix()
+        fileUrl = f'{ISBI_URL}/{_ISBI_REMOTE[subDir]}/{filePath.name}'
+        with urllib.request.urlopen(fileUrl, timeout=timeout) as oResponse:
+            rawBytes = oResponse.read()
+        Image.open(io.BytesIO(rawBytes)).verify()  #<! An HTML error page must not land as a .png
+        WriteAtomically(filePath, lambda oFile: oFile.write(rawBytes))
+
+
+def _ReadSlices(fileDir: Path, vIdx: Sequence[int]) -> torch.Tensor:
+    lSlices = []
+    for ii in vIdx:
+        with Image.open(fileDir / f'{ii}.png') as oImg:
+            lSlices.append(np.asarray(oImg.convert('L')))
+    return torch.from_numpy(np.stack(lSlices))
+
+
+class IsbiMembranes(Dataset):
+    """Slices of the ISBI 2012 membrane data set, held in memory (60 slices of 512 x 512 are 16 MB).
+
+    ``ds[i]`` returns ``(tv_tensors.Image uint8 1 x H x W, tv_tensors.Mask uint8 H x W)`` with mask values
+    ``0`` = cell and ``1`` = membrane; the test split (no public masks) returns the image alone.
+    ``.transform`` (settable) is called as ``transform(image, mask)`` (or ``transform(image)`` for the test
+    split), so ``torchvision.transforms.v2`` transforms move both together.
+
+    Attributes: ``tImages`` (N x 1 x H x W uint8), ``tMasks`` (N x H x W uint8, ``None`` for the test split),
+    ``vSliceIdx`` (the slice numbers, the file names), ``split``, ``classes``.
+    """
+
+    def __init__(self, tImages: torch.Tensor, tMasks: torch.Tensor | None, vSliceIdx: np.ndarray, split: str,
+                 transform: Callable | None = None) -> None:
+        self.tImages = tImages
+        self.tMasks = tMasks
+        self.vSliceIdx = vSliceIdx
+        self.split = split
+        self.transform = transform
+        self.classes = list(ISBI_CLASSES)
+
+    def __len__(self) -> int:
+        return len(self.tImages)
+
+    def __getitem__(self, index: int) -> Any:
+        tImage = tv_tensors.Image(self.tImages[index])
+        if self.tMasks is None:
+            return self.transform(tImage) if self.transform is not None else tImage
+        tMask = tv_tensors.Mask(self.tMasks[index])
+        if self.transform is not None:
+            return self.transform(tImage, tMask)
+        return tImage, tMask
+
+    def __repr__(self) -> str:
+        return (f'IsbiMembranes(split={self.split!r}, slices={len(self)}, size={tuple(self.tImages.shape[-2:])}, '
+                f'classes={self.classes})')
+
+
+def LoadIsbiMembranes(split: str = 'train', oTransform: Callable | None = None, dataRoot: Path | str | None = None,
+                      download: bool = True, *, numVal: int = 6, seed: int = 0) -> IsbiMembranes:
+    """Return a split of the ISBI 2012 EM membrane segmentation data (30 labelled 512 x 512 slices, 30 test slices).
+
+    Reads ``<root>/isbi-2012-membranes/{train/image,train/label,test/image}/<n>.png`` (masks: 255 = cell,
+    0 = membrane; converted here to class indices 0 = cell, 1 = membrane). When files are missing and
+    ``download=True``, the missing PNG slices are fetched from the public repository zhixuhao/unet
+    (``data/membrane``) into that folder; a data root that holds all files is never written to.
+
+    Args:
+        split:      ``'train'`` (30 - numVal labelled slices), ``'val'`` (numVal labelled slices), ``'trainval'``
+                    (all 30 labelled slices) or ``'test'`` (30 slices without masks).
+        oTransform: Called as ``oTransform(image, mask)`` (``oTransform(image)`` for ``'test'``), e.g. a
+                    ``torchvision.transforms.v2`` pipeline (``IsbiTransforms``).
+        dataRoot:   Data root (default ``GetDataRoot()``, i.e. ``$COURSE_DATA_DIR``).
+        download:   Allow fetching missing files.
+        numVal:     Validation slices of the seeded split (``IsbiSplitIndices``).
+        seed:       Seed of the split: the same seed gives the same, disjoint train / val slices.
+    """
+    if split not in ISBI_SPLITS:
+        raise ValueError(f'split must be one of {ISBI_SPLITS}, got {split!r}.')
+    vTrainIdx, vValIdx = IsbiSplitIndices(numVal, seed)  #<! Validates numVal before any I/O
+    dataRoot = Path(dataRoot).expanduser() if dataRoot is not None else GetDataRoot()
+    dataDir = dataRoot / ISBI_DIR
+
+    lMissing = [p for p in _IsbiFiles(dataDir) if not p.is_file()]
+    if lMissing:
+        downloadNote = 'Downloading was not allowed (download=False).'
+        if download:
+            try:
+                _DownloadIsbi(dataDir)
+                lMissing = []
+            except (urllib.error.URLError, OSError, ValueError) as oErr:
+                downloadNote = f'Downloading from {ISBI_URL} failed: {type(oErr).__name__}: {oErr}'
+        if lMissing:
+            raise FileNotFoundError(
+                f'The ISBI 2012 membrane data is incomplete under {dataDir} ({len(lMissing)} of '
+                f'{len(_IsbiFiles(dataDir))} files missing, e.g. {lMissing[0].relative_to(dataRoot)}). '
+                f'{downloadNote}\n'
+                f'Provide the data in one of two ways:\n'
+                f'  1. With internet access: LoadIsbiMembranes(..., download=True) fetches the PNG slices of the '
+                f'public repository zhixuhao/unet (folder data/membrane) into {dataDir}.\n'
+                f'  2. Offline: copy them there as {{train/image,train/label,test/image}}/0.png ... 29.png '
+                f'(the repository keeps the test slices directly in data/membrane/test/).\n'
+                f'Either way, set the environment variable {DATA_DIR_ENV} (or pass dataRoot=...) to the folder that '
+                f'holds {ISBI_DIR}/.')
+
+    if split == 'test':
+        vIdx = np.arange(ISBI_NUM_SLICES)
+        return IsbiMembranes(_ReadSlices(dataDir / 'test' / 'image', vIdx)[:, None], None, vIdx, split, oTransform)
+    vIdx = {'train': vTrainIdx, 'val': vValIdx, 'trainval': np.arange(ISBI_NUM_SLICES)}[split]
+    tImages = _ReadSlices(dataDir / 'train' / 'image', vIdx)[:, None]
+    tLabels = _ReadSlices(dataDir / 'train' / 'label', vIdx)
+    tMasks = (tLabels < 128).to(torch.uint8)  #<! 0 (dark) = membrane -> 1; 255 = cell -> 0
+    return IsbiMembranes(tImages, tMasks, vIdx, split, oTransform)
+
+
+# ------------------------------------------------------------------------------------------------
+# Joint transforms
+# ------------------------------------------------------------------------------------------------
+class RandomRot90(TF.Transform):
+    """Rotate by a random multiple of 90 degrees (0, 90, 180 or 270), image and mask alike.
+
+    Exact: pixels are permuted, nothing is interpolated and no corner needs filling (unlike ``RandomRotation``).
+    With ``RandomHorizontalFlip`` it covers all 8 symmetries of the square.
+    """
+
+    _transformed_types = (torch.Tensor,)  #<! Images, masks (tv_tensors are tensors) and plain tensors
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        return {'numRot': int(torch.randint(4, ()))}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if isinstance(inpt, tv_tensors.BoundingBoxes | tv_tensors.KeyPoints):
+            raise TypeError('RandomRot90 rotates images and masks only, not boxes or key points.')
+        if params['numRot'] == 0:
+            return inpt
+        tOut = torch.rot90(inpt.as_subclass(torch.Tensor), params['numRot'], dims=(-2, -1))
+        return tv_tensors.wrap(tOut, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else tOut
+
+
+class CoarseElasticTransform(TF.ElasticTransform):
+    """``v2.ElasticTransform`` with the U-Net paper's displacement field: random vectors on a coarse
+    ``gridSize x gridSize`` grid (Gaussian, ``displacementStd`` pixels), interpolated bicubically to every pixel.
+
+    The warp itself is ``v2.ElasticTransform``'s (bilinear for images, nearest-neighbour for masks); only the field
+    differs. torchvision's own field blurs per-pixel noise with a 41 x 41 kernel (``sigma=5``): about 100 ms per
+    160 x 160 crop on one CPU core, while this one costs well under a millisecond.
+    """
+
+    def __init__(self, gridSize: int = 3, displacementStd: float = 10.0, interpolation: Any = 'bilinear',
+                 fill: Any = 0) -> None:
+        super().__init__(alpha=0.0, sigma=0.0, interpolation=interpolation, fill=fill)
+        if gridSize < 2 or displacementStd < 0:
+            raise ValueError(f'gridSize must be >= 2 and displacementStd >= 0, got {gridSize} and {displacementStd}.')
+        self.gridSize = gridSize
+        self.displacementStd = displacementStd
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        valH, valW = TF.query_size(flat_inputs)
+        tCoarse = torch.randn(1, 2, self.gridSize, self.gridSize) * self.displacementStd  #<! Pixels (dx, dy)
+        tField = F.interpolate(tCoarse, size=(valH, valW), mode='bicubic', align_corners=True)
+        # ElasticTransform's displacement is in grid_sample units: the image spans [-1, 1], so 1 pixel = 2 / size
+        tField = tField * torch.tensor([2 / valW, 2 / valH]).view(1, 2, 1, 1)
+        return {'displacement': tField.permute(0, 2, 3, 1)}  #<! 1 x H x W x 2
+
+
+def IsbiTransforms(valMean: float, valStd: float, cropSize: int | None = 256, augment: bool = True,
+                   elasticStd: float = 10.0, elasticGrid: int = 3) -> tuple[TF.Compose, TF.Compose]:
+    """Return ``(oTrainTransform, oEvalTransform)`` for ``(Image, Mask)`` pairs of the membrane data.
+
+    Training: random crop of ``cropSize`` (``None``: the whole slice), random flip and 90 degree rotation, and, when
+    ``elasticStd > 0``, the paper's elastic deformation (``CoarseElasticTransform``; the mask is warped with
+    nearest-neighbour interpolation). The crop is then taken ``3 * elasticStd`` pixels larger on every side and cut
+    back to ``cropSize`` after the deformation, so the filled border of the warp stays out of the batch. Both:
+    ``uint8`` -> ``float32`` in ``[0, 1]``, standardized by ``(valMean, valStd)`` (statistics of the training
+    split); the mask becomes ``int64`` class indices (what ``CrossEntropyLoss`` expects). Evaluation: the whole
+    slice, no augmentation. With ``augment=False`` the training transform is the random crop alone.
+    """
+    oToFloat = TF.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, 'others': None}, scale=True)
+    oNormalize = TF.Normalize(mean=[float(valMean)], std=[float(valStd)])
+    oEvalTransform = TF.Compose([oToFloat, oNormalize])
+    lCrop = [TF.RandomCrop(cropSize)] if cropSize is not None else []
+    if not augment:
+        return TF.Compose([*lCrop, oEvalTransform]), oEvalTransform
+    if elasticStd <= 0:
+        return TF.Compose([*lCrop, TF.RandomHorizontalFlip(), RandomRot90(), oEvalTransform]), oEvalTransform
+    marginSize = int(np.ceil(3 * elasticStd))
+    lSteps: list[Callable] = [TF.RandomCrop(cropSize + 2 * marginSize)] if cropSize is not None else []
+    lSteps += [TF.RandomHorizontalFlip(), RandomRot90(), CoarseElasticTransform(elasticGrid, elasticStd)]
+    lSteps += [TF.CenterCrop(cropSize)] if cropSize is not None else []
+    return TF.Compose([*lSteps, oEvalTransform]), oEvalTransform
+
+
+# ------------------------------------------------------------------------------------------------
+# U-Net
+# ------------------------------------------------------------------------------------------------
+def UNetDoubleConv(numChnIn: int, numChnOut: int) -> nn.Sequential:
+    """The U-Net's basic block: two 3 x 3 ``ConvBnRelu`` ('same' padding, so the size is kept)."""
+    return nn.Sequential(ConvBnRelu(numChnIn, numChnOut), ConvBnRelu(numChnOut, numChnOut))
+
+
+def UNetDown(numChnIn: int, numChnOut: int) -> nn.Sequential:
+    """One encoder step: ``MaxPool2d(2)`` (half the size) then ``UNetDoubleConv`` (more channels)."""
+    return nn.Sequential(nn.MaxPool2d(2), UNetDoubleConv(numChnIn, numChnOut))
+
+
+class UNetUp(nn.Module):
+    """One decoder step: upsample x2 (halving the channels), concatenate the encoder's skip map, ``UNetDoubleConv``.
+
+    ``upMode='transpose'``: ``ConvTranspose2d(kernel 2, stride 2)`` (the paper's "up-convolution"; kernel = stride,
+    so the kernel windows never overlap: no checkerboard). ``upMode='bilinear'``: bilinear upsampling then a
+    1 x 1 convolution.
+    """
+
+    def __init__(self, numChnIn: int, numChnSkip: int, numChnOut: int, upMode: str = 'transpose') -> None:
+        super().__init__()
+        numChnUp = numChnIn // 2
+        if upMode == 'transpose':
+            self.oUp = nn.ConvTranspose2d(numChnIn, numChnUp, kernel_size=2, stride=2)
+        elif upMode == 'bilinear':
+            self.oUp = nn.Sequential(nn.Upsample(scale_factor=2, mode='bilinear', align_corners=False),
+                                     nn.Conv2d(numChnIn, numChnUp, kernel_size=1))
+        else:
+            raise ValueError(f"upMode must be 'transpose' or 'bilinear', got {upMode!r}.")
+        self.oConv = UNetDoubleConv(numChnUp + numChnSkip, numChnOut)
+
+    def forward(self, tX: torch.Tensor, tSkip: torch.Tensor) -> torch.Tensor:
+        return self.oConv(torch.cat([tSkip, self.oUp(tX)], dim=1))  #<! Channels: skip first, as in the paper
+
+
+class UNet(nn.Module):
+    """U-Net (Ronneberger, Fischer & Brox, 2015) with 'same' padding: the output has the input's height and width.
+
+    ``numLevels`` poolings (the depth); the width doubles at every level: ``baseWidth * 2 ** level``. The paper's
+    network is ``UNet(1, 2, numLevels=4, baseWidth=64)`` (with unpadded convolutions). The input height and width
+    must be multiples of ``2 ** numLevels`` (``PredictTiled`` pads full images for it).
+
+    Attributes: ``oEncoder`` (an ``nn.Sequential``: the stem, then one ``UNetDown`` per level; usable with
+    ``ModelShapeTable``), ``oDecoder`` (``nn.ModuleList`` of ``UNetUp``), ``oHead`` (1 x 1 convolution to the class
+    logits). The output is ``N x numClasses x H x W`` logits.
+    """
+
+    def __init__(self, numChnIn: int = 1, numClasses: int = 2, numLevels: int = 4, baseWidth: int = 16,
+                 upMode: str = 'transpose') -> None:
+        super().__init__()
+        if numLevels < 1:
+            raise ValueError(f'numLevels must be at least 1, got {numLevels}.')
+        if baseWidth < 2 or baseWidth % 2:
+            raise ValueError(f'baseWidth must be an even number >= 2 (upsampling halves the channels), got {baseWidth}.')
+        lWidths = [baseWidth * 2 ** ii for ii in range(numLevels + 1)]
+        self.numLevels = numLevels
+        self.lWidths = lWidths
+        self.oEncoder = nn.Sequential(UNetDoubleConv(numChnIn, lWidths[0]),
+                                      *[UNetDown(lWidths[ii], lWidths[ii + 1]) for ii in range(numLevels)])
+        self.oDecoder = nn.ModuleList([UNetUp(lWidths[ii + 1], lWidths[ii], lWidths[ii], upMode)
+                                       for ii in reversed(range(numLevels))])
+        self.oHead = nn.Conv2d(lWidths[0], numClasses, kernel_size=1)
+
+    @property
+    def sizeMultiple(self) -> int:
+        """Input heights and widths must be multiples of this (``2 ** numLevels``)."""
+        return 2 ** self.numLevels
+
+    def forward(self, tX: torch.Tensor) -> torch.Tensor:
+        if tX.shape[-2] % self.sizeMultiple or tX.shape[-1] % self.sizeMultiple:
+            raise ValueError(f'UNet with {self.numLevels} levels needs a height and width that are multiples of '
+                             f'{self.sizeMultiple}, got {tuple(tX.shape[-2:])}. Crop or pad the input (PredictTiled '
+                             f'pads whole images).')
+        lSkips = []
+        for oBlock in self.oEncoder:
+            tX = oBlock(tX)
+            lSkips.append(tX)
+        lSkips.pop()  #<! The bottleneck's output is the decoder's input, not a skip
+        for oUp in self.oDecoder:
+            tX = oUp(tX, lSkips.pop())
+        return self.oHead(tX)
+
+
+def UNetShapeTable(oUNet: UNet, tuInShape: Sequence[int]) -> pd.DataFrame:
+    """Shapes of a ``UNet`` block by block (no batch dimension), by formula (``LayerOutputShape``), with parameters.
+
+    ``ModelShapeTable`` walks an ``nn.Sequential``; a U-Net is not one (the decoder also takes the skip maps), so
+    this table follows its forward pass: encoder blocks, then per decoder level the upsampling, the concatenation
+    with the skip map and the double convolution, then the head.
+    """
+    tuShape = tuple(int(s) for s in tuInShape)
+    lRows = [{'Block': 'Input', 'Output Shape': tuShape, 'Parameters': 0}]
+
+    def _Params(oModule: nn.Module) -> int:
+        return sum(p.numel() for p in oModule.parameters())
+
+    lSkipShapes = []
+    for blockIdx, oBlock in enumerate(oUNet.oEncoder):
+        tuShape = LayerOutputShape(oBlock, tuShape)
+        lSkipShapes.append(tuShape)
+        lRows.append({'Block': 'Encoder stem' if blockIdx == 0 else f'Encoder down {blockIdx}',
+                      'Output Shape': tuShape, 'Parameters': _Params(oBlock)})
+    lSkipShapes.pop()
+    for upIdx, oUp in enumerate(oUNet.oDecoder, start=1):
+        if isinstance(oUp.oUp, nn.ConvTranspose2d):
+            tuShape = LayerOutputShape(oUp.oUp, tuShape)
+        else:  #<! Upsample x2 (no formula layer) then a 1 x 1 convolution
+            tuShape = LayerOutputShape(oUp.oUp[1], (tuShape[0], 2 * tuShape[1], 2 * tuShape[2]))
+        lRows.append({'Block': f'Decoder up {upIdx}: upsample', 'Output Shape': tuShape, 'Parameters': _Params(oUp.oUp)})
+        tuSkip = lSkipShapes.pop()
+        if tuSkip[1:] != tuShape[1:]:
+            raise ValueError(f'Decoder level {upIdx}: the upsampled map {tuShape} does not match the skip map {tuSkip}; '
+                             f'the input size must be a multiple of {oUNet.sizeMultiple}.')
+        tuShape = (tuSkip[0] + tuShape[0], *tuShape[1:])
+        lRows.append({'Block': f'Decoder up {upIdx}: concat skip', 'Output Shape': tuShape, 'Parameters': 0})
+        tuShape = LayerOutputShape(oUp.oConv, tuShape)
+        lRows.append({'Block': f'Decoder up {upIdx}: double conv', 'Output Shape': tuShape,
+                      'Parameters': _Params(oUp.oConv)})
+    tuShape = LayerOutputShape(oUNet.oHead, tuShape)
+    lRows.append({'Block': 'Head (1 x 1 conv)', 'Output Shape': tuShape, 'Parameters': _Params(oUNet.oHead)})
+    return pd.DataFrame(lRows)
+
+
+# ------------------------------------------------------------------------------------------------
+# Loss and scores
+# ------------------------------------------------------------------------------------------------
+def _CheckLogitsAndMask(tZ: torch.Tensor, tY: torch.Tensor) -> None:
+    if tZ.ndim != 4 or tY.ndim != 3 or tZ.shape[0] != tY.shape[0] or tZ.shape[2:] != tY.shape[1:]:
+        raise ValueError(f'Expected logits N x C x H x W and a mask N x H x W of class indices, got '
+                         f'{tuple(tZ.shape)} and {tuple(tY.shape)}.')
+
+
+class DiceLoss(nn.Module):
+    """Soft Dice loss: ``1 - mean_c (2 sum(P_c Y_c) + s) / (sum(P_c) + sum(Y_c) + s)``.
+
+    ``P_c`` is the softmax probability of class ``c`` (or the given probabilities with ``fromLogits=False``),
+    ``Y_c`` the one-hot mask; the sums run over the whole batch (every pixel of every image), which is steadier
+    than a per-image mean on crops with few membrane pixels. ``lClassIdx`` picks the classes averaged (default all);
+    ``smooth`` keeps the ratio defined for a class absent from the batch. A perfect prediction gives 0.
+    """
+
+    def __init__(self, lClassIdx: Sequence[int] | None = None, smooth: float = 1.0, fromLogits: bool = True) -> None:
+        super().__init__()
+        self.lClassIdx = None if lClassIdx is None else list(lClassIdx)
+        self.smooth = smooth
+        self.fromLogits = fromLogits
+
+    def forward(self, tZ: torch.Tensor, tY: torch.Tensor) -> torch.Tensor:
+        _CheckLogitsAndMask(tZ, tY)
+        tP = torch.softmax(tZ.float(), dim=1) if self.fromLogits else tZ.float()
+        tOneHot = F.one_hot(tY.long(), tZ.shape[1]).permute(0, 3, 1, 2).to(tP.dtype)
+        vInter = (tP * tOneHot).sum(dim=(0, 2, 3))
+        vTotal = tP.sum(dim=(0, 2, 3)) + tOneHot.sum(dim=(0, 2, 3))
+        vDice = (2 * vInter + self.smooth) / (vTotal + self.smooth)
+        if self.lClassIdx is not None:
+            vDice = vDice[self.lClassIdx]
+        return 1 - vDice.mean()
+
+    def extra_repr(self) -> str:
+        return f'lClassIdx={self.lClassIdx}, smooth={self.smooth}, fromLogits={self.fromLogits}'
+
+
+class CeDiceLoss(nn.Module):
+    """``ceWeight * CrossEntropy + diceWeight * Dice``: cross-entropy gives every pixel a gradient, Dice weighs the
+    minority class as much as the majority one (it is a ratio per class, not a sum over pixels)."""
+
+    def __init__(self, ceWeight: float = 1.0, diceWeight: float = 1.0, vClassWeight: torch.Tensor | None = None,
+                 lDiceClassIdx: Sequence[int] | None = None) -> None:
+        super().__init__()
+        self.ceWeight = ceWeight
+        self.diceWeight = diceWeight
+        self.oCe = nn.CrossEntropyLoss(weight=vClassWeight)
+        self.oDice = DiceLoss(lDiceClassIdx)
+
+    def forward(self, tZ: torch.Tensor, tY: torch.Tensor) -> torch.Tensor:
+        return self.ceWeight * self.oCe(tZ, tY.long()) + self.diceWeight * self.oDice(tZ, tY)
+
+
+class IoUScore:
+    """The IoU (Jaccard index) of one class from logits and a mask: a score for ``TrainModel``.
+
+    ``IoU = |pred & truth| / |pred | truth|`` over all pixels of the batch; a batch where the class appears in
+    neither scores 1. ``TrainModel`` averages batch scores, which equals the global IoU when the validation loader
+    has a single batch.
+    """
+
+    def __init__(self, classIdx: int = 1) -> None:
+        self.classIdx = classIdx
+        self.__name__ = f'IoU[{classIdx}]'
+
+    def __call__(self, tZ: torch.Tensor, tY: torch.Tensor) -> torch.Tensor:
+        _CheckLogitsAndMask(tZ, tY)
+        tPred = tZ.argmax(dim=1) == self.classIdx
+        tTrue = tY == self.classIdx
+        numUnion = (tPred | tTrue).sum()
+        if numUnion == 0:
+            return torch.ones((), device=tZ.device)
+        return (tPred & tTrue).sum() / numUnion
+
+
+def SegmentationScores(tYPred: torch.Tensor, tY: torch.Tensor,
+                       lClasses: Sequence[str] = ISBI_CLASSES) -> dict[str, float]:
+    """Pixel accuracy, then IoU and Dice of every class (torchmetrics, global over all pixels) and their means.
+
+    ``tYPred`` and ``tY`` hold class indices of the same shape (e.g. ``N x H x W``). Returns a flat dictionary
+    (``'Pixel Accuracy'``, ``'IoU <class>'``, ``'Dice <class>'``, ``'Mean IoU'``, ``'Mean Dice'``): one row of a
+    results table. A class absent from both prediction and truth scores 0 (torchmetrics' convention).
+    """
+    if tYPred.shape != tY.shape:
+        raise ValueError(f'Prediction and truth must have the same shape, got {tuple(tYPred.shape)} and '
+                         f'{tuple(tY.shape)}. Pass class indices (argmax over the class axis), not logits.')
+    numClasses = len(lClasses)
+    vPred, vTrue = tYPred.reshape(-1).long().cpu(), tY.reshape(-1).long().cpu()
+    vIoU = multiclass_jaccard_index(vPred, vTrue, numClasses, average='none')
+    vDice = multiclass_f1_score(vPred, vTrue, numClasses, average='none')  #<! F1 of pixel labels = Dice
+    dScores = {'Pixel Accuracy': float((vPred == vTrue).float().mean())}
+    dScores |= {f'IoU {name}': float(v) for name, v in zip(lClasses, vIoU)}
+    dScores |= {f'Dice {name}': float(v) for name, v in zip(lClasses, vDice)}
+    dScores |= {'Mean IoU': float(vIoU.mean()), 'Mean Dice': float(vDice.mean())}
+    return dScores
+
+
+# ------------------------------------------------------------------------------------------------
+# Full-size inference
+# ------------------------------------------------------------------------------------------------
+def _PadTo(tX: torch.Tensor, tuPad: tuple[int, int, int, int]) -> torch.Tensor:
+    # Mirror the borders (the U-Net paper's overlap-tile): the context beyond the edge looks like tissue, not black
+    if max(tuPad) > min(tX.shape[-2:]) - 1:  #<! 'reflect' needs the pad to be smaller than the size
+        return F.pad(tX, tuPad, mode='replicate')
+    return F.pad(tX, tuPad, mode='reflect')
+
+
+def PredictTiled(oModel: nn.Module, tX: torch.Tensor, tileSize: int | None = None, tileMargin: int = 32,
+                 sizeMultiple: int | None = None, batchSize: int = 4) -> torch.Tensor:
+    """Logits of full-size images ``N x C x H x W`` -> ``N x numClasses x H x W`` (on the CPU), in eval mode.
+
+    - ``tileSize=None``: one pass per image, mirror-padded up to a multiple of ``sizeMultiple`` (default the
+      model's ``sizeMultiple``, else 1) and cropped back.
+    - ``tileSize``: overlap-tile. The image is mirror-padded by ``tileMargin`` on every side (and up to a multiple of
+      ``tileSize``); windows of ``tileSize + 2 tileMargin`` are predicted and only their central ``tileSize`` block
+      is kept, so every kept pixel had at least ``tileMargin`` pixels of context. Memory grows with the window,
+      not with the image.
+    """
+    if tX.ndim != 4:
+        raise ValueError(f'Expected images N x C x H x W, got shape {tuple(tX.shape)} (add a batch axis with [None]).')
+    sizeMultiple = sizeMultiple or getattr(oModel, 'sizeMultiple', 1)
+    oDevice = ModelDevice(oModel)
+    wasTraining = oModel.training
+    oModel.eval()
+    numImg, _, valH, valW = tX.shape
+    try:
+        with torch.no_grad():
+            if tileSize is None:
+                padH, padW = -valH % sizeMultiple, -valW % sizeMultiple
+                lOut = []
+                for ii in range(0, numImg, batchSize):
+                    tBatch = _PadTo(tX[ii:ii + batchSize].to(oDevice).float(),
+                                    (padW // 2, padW - padW // 2, padH // 2, padH - padH // 2))
+                    tZ = oModel(tBatch)
+                    lOut.append(tZ[..., padH // 2:padH // 2 + valH, padW // 2:padW // 2 + valW].cpu())
+                return torch.cat(lOut)
+
+            windowSize = tileSize + 2 * tileMargin
+            if tileSize < 1 or tileMargin < 0 or windowSize % sizeMultiple:
+                raise ValueError(f'tileSize + 2 * tileMargin = {windowSize} must be a positive multiple of '
+                                 f'{sizeMultiple} (the model halves the size that many times); got tileSize='
+                                 f'{tileSize}, tileMargin={tileMargin}.')
+            extraH, extraW = -valH % tileSize, -valW % tileSize
+            tPadded = _PadTo(tX.float(), (tileMargin, tileMargin + extraW, tileMargin, tileMargin + extraH))
+            lCorners = [(r, c) for r in range(0, valH + extraH, tileSize) for c in range(0, valW + extraW, tileSize)]
+            tOut = None
+            for imgIdx in range(numImg):
+                for ii in range(0, len(lCorners), batchSize):
+                    lBatch = lCorners[ii:ii + batchSize]
+                    tTiles = torch.stack([tPadded[imgIdx, :, r:r + windowSize, c:c + windowSize] for r, c in lBatch])
+                    tZ = oModel(tTiles.to(oDevice)).cpu()
+                    if tOut is None:
+                        tOut = torch.empty(numImg, tZ.shape[1], valH + extraH, valW + extraW)
+                    for (r, c), tTile in zip(lBatch, tZ):
+                        tOut[imgIdx, :, r:r + tileSize, c:c + tileSize] = \
+                            tTile[:, tileMargin:tileMargin + tileSize, tileMargin:tileMargin + tileSize]
+            return tOut[..., :valH, :valW]
+    finally:
+        oModel.train(wasTraining)
+
+
+# ------------------------------------------------------------------------------------------------
+# Figure
+# ------------------------------------------------------------------------------------------------
+def _ToImage2D(tX: torch.Tensor | np.ndarray) -> np.ndarray:
+    mX = tX.detach().cpu().numpy() if torch.is_tensor(tX) else np.asarray(tX)
+    return mX[0] if mX.ndim == 3 else mX
+
+
+def PlotSegmentation(tImages: torch.Tensor, tMasks: torch.Tensor | None = None, tPreds: torch.Tensor | None = None,
+                     lTitles: Sequence[str] | None = None, classIdx: int = 1, cellSize: float = 2.6,
+                     hF: Figure | None = None) -> Figure:
+    """One row per image: the image, the truth, the prediction, and the errors overlaid on the image.
+
+    ``tImages`` N x (1 x) H x W, ``tMasks`` / ``tPreds`` N x H x W class indices (either may be ``None``: its column
+    is left out; the error column needs both). Class ``classIdx`` (membrane) is drawn white on black. Errors: false
+    positives red, false negatives blue. ``lTitles`` names the rows (e.g. the slice numbers).
+    """
+    numImg = len(tImages)
+    lCols = ['Image'] + (['Truth'] if tMasks is not None else []) + (['Prediction'] if tPreds is not None else [])
+    hasErrors = tMasks is not None and tPreds is not None
+    lCols += ['Errors (FP red, FN blue)'] if hasErrors else []
+    if hF is None:
+        hF = plt.figure(figsize=(cellSize * len(lCols), cellSize * numImg + 0.3), layout='constrained')
+    mHa = hF.subplots(numImg, len(lCols), squeeze=False)
+    for ii in range(numImg):
+        mI = _ToImage2D(tImages[ii]).astype(np.float64)
+        mI = (mI - mI.min()) / max(mI.max() - mI.min(), 1e-12)  #<! Standardized or raw: shown in [0, 1]
+        lPanels: list[np.ndarray] = [mI]
+        if tMasks is not None:
+            lPanels.append(_ToImage2D(tMasks[ii]) == classIdx)
+        if tPreds is not None:
+            lPanels.append(_ToImage2D(tPreds[ii]) == classIdx)
+        if hasErrors:
+            mTrue, mPred = lPanels[1], lPanels[2]
+            mRgb = np.repeat(mI[..., None], 3, axis=2) * 0.7
+            mRgb[mPred & ~mTrue] = (1.0, 0.15, 0.15)
+            mRgb[~mPred & mTrue] = (0.2, 0.45, 1.0)
+            lPanels.append(mRgb)
+        for colIdx, (hA, mPanel) in enumerate(zip(mHa[ii], lPanels)):
+            hA.imshow(mPanel, cmap='gray' if mPanel.ndim == 2 else None, interpolation='nearest',
+                      vmin=0, vmax=1)
+            hA.set_xticks([])
+            hA.set_yticks([])
+            if ii == 0:
+                hA.set_title(lCols[colIdx], fontsize=10)
+            if colIdx == 0 and lTitles is not None:
+                hA.set_ylabel(lTitles[ii], fontsize=10)
+    return hF
