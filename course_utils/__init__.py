@@ -7,11 +7,13 @@ notebook needs. Where each lives:
 - ``data``:          CIFAR-10 and Fashion-MNIST loaders, the CIFAR-10 recipe, stratified subsets, statistics.
 - ``fast_data``:     ``DeviceBatchLoader``: a whole image data set on the device, batched augmentation.
 - ``training``:      ``TrainModel`` / ``TrainEpoch``, checkpoints, ``Predict``, mixed precision.
-- ``models``:        the course's CNNs (LeNet-5, the VGG-style net, ResNet-9, ...) and their blocks.
+- ``models``:        the course's CNNs (LeNet-5, VGG-style, ResNet-9 and -20, MobileNet, ...), their blocks, FLOPs.
+- ``loops``:         a learning-rate range test, TensorBoard scalars read back.
 - ``metrics``:       ``AccuracyLogits``.
 - ``plotting``:      every figure of the course (images, curves, confusion matrix, feature maps, matrices).
 - ``convolution``:   convolution by loops and by im2col, to compare with PyTorch.
 - ``robustness``:    attacks (FGSM, PGD), corruptions and shifts, test-time augmentation, calibration, seed ties.
+- ``segmentation``:  ISBI 2012 membrane data, joint transforms, U-Net, Dice loss, IoU / Dice scores, tiled inference.
 - ``shapes``:        output-size formulas and a layer-by-layer shape table with receptive fields.
 - ``visualization``: forward hooks, activations, filters, most activating images.
 - ``files``:         atomic file writes (checkpoints, caches).
@@ -27,16 +29,23 @@ from .data import (CIFAR10_CLASSES, FASHION_MNIST_CLASSES, ChannelMeanStd, Cifar
                    StratifiedSplit, StratifiedSubset, SubsetByIndices, UInt8ImagesMeanStd)
 from .fast_data import DeviceBatchLoader, RandomCropBatch, RandomFlipBatch
 from .files import WriteAtomically
+from .loops import LearnRateRangeResult, LearningRateRangeTest, ReadTensorBoardScalars, ScalarSeries
 from .metrics import AccuracyLogits
-from .models import (BuildResNet9, BuildVggCnn, ConvBnRelu, CountParameters, LeNet5, LeNet5Modern, Residual,
-                     ScaleLogits)
-from .plotting import (GridAxes, PlotConfusionMatrix, PlotFeatureMaps, PlotImageGrid, PlotImages,
-                       PlotLabelsHistogram, PlotMatrix, PlotMnistImages, PlotTrainResults)
+from .models import (BasicBlock, Bottleneck, BuildMobileNetV1, BuildResNet9, BuildVggCnn, CifarResNet, ConvBnRelu,
+                     CountFlops, CountParameters, DepthwiseSeparableConv, InceptionBlock, LeNet5, LeNet5Modern,
+                     Residual, ResNet18Cifar, ScaleLogits)
+from .plotting import (GridAxes, PlotClassProbabilities, PlotConfusionMatrix, PlotFeatureMaps, PlotImageGrid,
+                       PlotImages, PlotLabelsHistogram, PlotMatrix, PlotMnistImages, PlotTrainResults)
+from .plotting import PlotFiltersToMaps, PlotGroupedConv, PlotKernelFlip, PlotSlidingWindow  # convolution diagrams
 from .plotting import PlotMeanStdBars  # seeds: mean +- std
+from .plotting import PlotNormalizationAxes  # normalization layers: the four-cube figure
 from .robustness import (CORRUPTION_SEVERITIES, CORRUPTIONS, AccuracyUnderAttack, CalibrationBins, CorruptImages,
                          ExpectedCalibrationError, FgsmAttack, FitTemperature, PgdAttack, PixelBounds,
                          PlotReliabilityDiagram, PredictTta, ScaleByTemperature, SeedSummary, ShiftImages,
                          Standardize, TieVerdicts, TtaViews, Unstandardize)
+from .segmentation import (ISBI_CLASSES, CeDiceLoss, CoarseElasticTransform, DiceLoss, IoUScore, IsbiMembranes,
+                           IsbiSplitIndices, IsbiTransforms, LoadIsbiMembranes, PlotSegmentation, PredictTiled,
+                           RandomRot90, SegmentationScores, UNet, UNetDoubleConv, UNetDown, UNetShapeTable, UNetUp)
 from .shapes import (ConvOutputSize, ConvTransposeOutputSize, ForwardShapes, LayerOutputShape, ModelShapeTable,
                      ToPair)
 from .training import (AutocastContext, LoadCheckpoint, NNMode, Predict, SaveCheckpointAtomically, TrainEpoch,
@@ -61,20 +70,29 @@ __all__ = [
     'DeviceBatchLoader', 'RandomCropBatch', 'RandomFlipBatch',
     # files
     'WriteAtomically',
+    # loops
+    'LearnRateRangeResult', 'LearningRateRangeTest', 'ReadTensorBoardScalars', 'ScalarSeries',
     # metrics
     'AccuracyLogits',
     # models
-    'BuildResNet9', 'BuildVggCnn', 'ConvBnRelu', 'CountParameters', 'LeNet5', 'LeNet5Modern', 'Residual',
-    'ScaleLogits',
+    'BasicBlock', 'Bottleneck', 'BuildMobileNetV1', 'BuildResNet9', 'BuildVggCnn', 'CifarResNet', 'ConvBnRelu',
+    'CountFlops', 'CountParameters', 'DepthwiseSeparableConv', 'InceptionBlock', 'LeNet5', 'LeNet5Modern', 'Residual',
+    'ResNet18Cifar', 'ScaleLogits',
     # plotting
-    'GridAxes', 'PlotConfusionMatrix', 'PlotFeatureMaps', 'PlotImageGrid', 'PlotImages', 'PlotLabelsHistogram',
-    'PlotMatrix', 'PlotMnistImages', 'PlotTrainResults',
+    'GridAxes', 'PlotClassProbabilities', 'PlotConfusionMatrix', 'PlotFeatureMaps', 'PlotImageGrid', 'PlotImages',
+    'PlotLabelsHistogram', 'PlotMatrix', 'PlotMnistImages', 'PlotTrainResults',
+    'PlotFiltersToMaps', 'PlotGroupedConv', 'PlotKernelFlip', 'PlotSlidingWindow',
     'PlotMeanStdBars',
+    'PlotNormalizationAxes',
     # robustness
     'CORRUPTION_SEVERITIES', 'CORRUPTIONS', 'AccuracyUnderAttack', 'CalibrationBins', 'CorruptImages',
     'ExpectedCalibrationError', 'FgsmAttack', 'FitTemperature', 'PgdAttack', 'PixelBounds', 'PlotReliabilityDiagram',
     'PredictTta', 'ScaleByTemperature', 'SeedSummary', 'ShiftImages', 'Standardize', 'TieVerdicts', 'TtaViews',
     'Unstandardize',
+    # segmentation
+    'ISBI_CLASSES', 'CeDiceLoss', 'CoarseElasticTransform', 'DiceLoss', 'IoUScore', 'IsbiMembranes', 'IsbiSplitIndices',
+    'IsbiTransforms', 'LoadIsbiMembranes', 'PlotSegmentation', 'PredictTiled', 'RandomRot90', 'SegmentationScores',
+    'UNet', 'UNetDoubleConv', 'UNetDown', 'UNetShapeTable', 'UNetUp',
     # shapes
     'ConvOutputSize', 'ConvTransposeOutputSize', 'ForwardShapes', 'LayerOutputShape', 'ModelShapeTable', 'ToPair',
     # training
