@@ -280,3 +280,60 @@ def PlotMeanStdBars(lNames: Sequence[str], vMean: ArrayLike, vStd: ArrayLike, yl
     if title:
         hA.set_title(title)
     return hA
+
+
+def PlotClassProbabilities(tX: ArrayLike, mProb: ArrayLike, vY: ArrayLike | None = None,
+                           lClasses: Sequence[str] | None = None, vMean: Sequence[float] | None = None,
+                           vStd: Sequence[float] | None = None, numCols: int = 2,
+                           hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
+    """Each image (N x C x H x W, un-normalized with ``vMean`` / ``vStd``) beside a bar chart of its class
+    probabilities (``mProb``: N x numClasses, rows summing to 1). The predicted class is orange, or red when it is
+    wrong; the true class (``vY``) is outlined in black.
+    """
+    tX = torch.as_tensor(_ToNumpy(tX), dtype=torch.float32)
+    mProb = _ToNumpy(mProb).astype(np.float64)
+    if tX.ndim != 4:
+        raise ValueError(f'tX must be N x C x H x W, got shape {tuple(tX.shape)}.')
+    if mProb.ndim != 2 or mProb.shape[0] != tX.shape[0]:
+        raise ValueError(f'mProb must be N x numClasses with one row per image: got {mProb.shape} for '
+                         f'{tX.shape[0]} images.')
+    if np.any(mProb < 0) or not np.allclose(mProb.sum(axis=1), 1, atol=1e-4):
+        raise ValueError('mProb rows must be probabilities (non-negative, summing to 1): apply softmax to logits.')
+    if lClasses is not None and len(lClasses) != mProb.shape[1]:
+        raise ValueError(f'Got {len(lClasses)} class names for {mProb.shape[1]} probability columns.')
+    if (vMean is None) != (vStd is None):
+        raise ValueError('Give both vMean and vStd (the values of the Normalize transform) or neither.')
+    if vMean is not None:
+        tX = tX * torch.as_tensor(vStd).view(1, -1, 1, 1) + torch.as_tensor(vMean).view(1, -1, 1, 1)
+    mImgs = tX.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    mImgs = mImgs[..., 0] if mImgs.shape[-1] == 1 else mImgs
+    vY = None if vY is None else _ToNumpy(vY).astype(np.int64)
+    numImg, numClasses = mProb.shape
+    numCols = max(1, min(numCols, numImg))
+    numRows = int(np.ceil(numImg / numCols))
+    lNames = list(lClasses) if lClasses is not None else [str(ii) for ii in range(numClasses)]
+    if hF is None:
+        hF = plt.figure(figsize=(5.2 * numCols, 0.22 * numClasses * numRows + 0.6 * numRows), layout='constrained')
+    mHa = hF.subplots(numRows, 2 * numCols, squeeze=False, width_ratios=[1, 1.8] * numCols)
+    for ii in range(numRows * numCols):
+        hAImg, hABar = mHa[ii // numCols, 2 * (ii % numCols)], mHa[ii // numCols, 2 * (ii % numCols) + 1]
+        if ii >= numImg:
+            hAImg.set_axis_off()
+            hABar.set_axis_off()
+            continue
+        predIdx = int(np.argmax(mProb[ii]))
+        isWrong = vY is not None and predIdx != int(vY[ii])
+        _ShowImage(hAImg, mImgs[ii], None if vY is None else f'True: {lNames[int(vY[ii])]}')
+        lColors = ['tab:blue'] * numClasses
+        lColors[predIdx] = 'tab:red' if isWrong else 'tab:orange'
+        vBars = hABar.barh(np.arange(numClasses), mProb[ii], color=lColors)
+        if vY is not None:
+            vBars[int(vY[ii])].set_edgecolor('black')
+            vBars[int(vY[ii])].set_linewidth(1.5)
+        hABar.set_yticks(np.arange(numClasses), lNames, fontsize=7)
+        hABar.invert_yaxis()  #<! Class 0 on top, as in the list of classes
+        hABar.set_xlim(0, 1)
+        hABar.tick_params(axis='x', labelsize=7)
+        hABar.set_title(f'p = {mProb[ii, predIdx]:.2f} {lNames[predIdx]}', fontsize=8,
+                        color='red' if isWrong else 'black')
+    return hF
