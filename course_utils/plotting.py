@@ -337,3 +337,206 @@ def PlotClassProbabilities(tX: ArrayLike, mProb: ArrayLike, vY: ArrayLike | None
         hABar.set_title(f'p = {mProb[ii, predIdx]:.2f} {lNames[predIdx]}', fontsize=8,
                         color='red' if isWrong else 'black')
     return hF
+
+
+# ------------------------------------------------------------------------------------------------
+# Diagrams of convolution (lessons 01 and 02): filters and maps, the kernel flip, sliding windows, groups
+# ------------------------------------------------------------------------------------------------
+def _CheckPositiveInts(**dValues: int) -> None:
+    for name, value in dValues.items():
+        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+            raise ValueError(f'{name} must be a positive int, got {value!r}.')
+
+
+def PlotFiltersToMaps(numChnIn: int = 3, numFilters: int = 2, kernelSize: int = 3,
+                      hA: Axes | None = None) -> Axes:
+    """Diagram of ``Conv2d(numChnIn, numFilters, kernelSize)``: each filter spans EVERY input channel
+    (``numChnIn x k x k``) and sums them into ONE output map, so ``numFilters`` filters make ``numFilters`` maps.
+
+    The patches carry a ``gid`` (``'input-channel'``, ``'filter-slice'``, ``'output-map'``) to find them.
+    """
+    _CheckPositiveInts(numChnIn=numChnIn, numFilters=numFilters, kernelSize=kernelSize)
+    if numChnIn > 8 or numFilters > 8 or kernelSize > 7:
+        raise ValueError(f'The diagram is readable up to 8 channels, 8 filters and 7 x 7 kernels, got '
+                         f'numChnIn={numChnIn}, numFilters={numFilters}, kernelSize={kernelSize}.')
+    rowHeight, imgSize, numPixels = 3.0, 4.0, 12  #<! The input is drawn as numPixels x numPixels
+    inDepth, filterDepth = 0.3, 0.15  #<! Offset between stacked channels, so a stack reads as a block
+    filterSize, mapSize = 0.3 * kernelSize, 2.2
+    totalHeight = max(numFilters * rowHeight, imgSize + inDepth * numChnIn + 1)
+    if hA is None:
+        _, hA = plt.subplots(figsize=(10, 0.55 * totalHeight + 1), layout='constrained')
+    vColors = plt.get_cmap('tab10')(np.arange(numFilters) % 10)
+    windowSize = kernelSize * imgSize / numPixels
+
+    # Input: numChnIn channels (front = channel 0), the window of output pixel (0, 0) outlined on each
+    inY0 = (totalHeight - imgSize - inDepth * (numChnIn - 1)) / 2
+    for cc in reversed(range(numChnIn)):
+        x0, y0 = inDepth * cc, inY0 + inDepth * cc
+        hA.add_patch(plt.Rectangle((x0, y0), imgSize, imgSize, fc=plt.get_cmap('Greys')(0.1 + 0.08 * cc), ec='black',
+                                   lw=1, gid='input-channel'))
+        hA.add_patch(plt.Rectangle((x0, y0 + imgSize - windowSize), windowSize, windowSize, fill=False, ec='red',
+                                   lw=1.5))
+    inRight = imgSize + inDepth * (numChnIn - 1)
+    hA.text(inRight / 2, inY0 - 0.3, f'Input\n{numChnIn} x H x W', ha='center', va='top', fontsize=9)
+
+    filterX0 = inRight + 2.5
+    filterRight = filterX0 + filterSize + filterDepth * (numChnIn - 1)
+    mapX0 = filterRight + 2.8
+    for oo in range(numFilters):
+        rowY = totalHeight - (oo + 0.5) * totalHeight / numFilters  #<! Center of this filter's row
+        y0 = rowY - (filterSize + filterDepth * (numChnIn - 1)) / 2
+        for cc in reversed(range(numChnIn)):
+            hA.add_patch(plt.Rectangle((filterX0 + filterDepth * cc, y0 + filterDepth * cc), filterSize, filterSize,
+                                       fc=vColors[oo], alpha=0.9 - 0.5 * cc / max(numChnIn - 1, 1), ec='black',
+                                       lw=0.8, gid='filter-slice'))
+        for kk in range(1, kernelSize):  #<! The k x k weights of the front slice
+            valPos = kk * filterSize / kernelSize
+            hA.plot([filterX0 + valPos] * 2, [y0, y0 + filterSize], color='black', lw=0.4)
+            hA.plot([filterX0, filterX0 + filterSize], [y0 + valPos] * 2, color='black', lw=0.4)
+        hA.text(filterX0 + filterSize / 2, y0 - 0.15, f'Filter {oo}\n{numChnIn} x {kernelSize} x {kernelSize}',
+                ha='center', va='top', fontsize=8)
+        hA.annotate('', xy=(filterX0 - 0.15, rowY), xytext=(inRight + 0.15, totalHeight / 2),
+                    arrowprops=dict(arrowstyle='->', color='gray', lw=1))
+        # The map of this filter: its top left pixel sums the products over the red window on ALL channels
+        hA.add_patch(plt.Rectangle((mapX0, rowY - mapSize / 2), mapSize, mapSize, fc=vColors[oo], alpha=0.25,
+                                   ec=vColors[oo], lw=2, gid='output-map'))
+        pixelSize = mapSize / (numPixels - kernelSize + 1)
+        hA.add_patch(plt.Rectangle((mapX0, rowY + mapSize / 2 - pixelSize), pixelSize, pixelSize, fc='red',
+                                   ec='black', lw=0.5))
+        hA.annotate('', xy=(mapX0 - 0.15, rowY), xytext=(filterRight + 0.15, rowY),
+                    arrowprops=dict(arrowstyle='->', color=vColors[oo], lw=2))
+        hA.text((filterRight + mapX0) / 2, rowY + 0.15, f'sum over\n{numChnIn} channels', ha='center', va='bottom',
+                fontsize=8)
+        hA.text(mapX0 + mapSize + 0.2, rowY, f'Map {oo}', va='center', fontsize=9)
+    hA.text(mapX0 + mapSize / 2, -0.1, f'Output\n{numFilters} x H\' x W\'', ha='center', va='top', fontsize=9)
+    hA.set_xlim(-0.2, mapX0 + mapSize + 1.3)
+    hA.set_ylim(-1.2, totalHeight + 0.2)
+    hA.set_aspect('equal')
+    hA.set_axis_off()
+    hA.set_title(f'Conv2d({numChnIn}, {numFilters}, kernel_size={kernelSize}): {numFilters} filter'
+                 f'{"s" if numFilters > 1 else ""} of {numChnIn} x {kernelSize} x {kernelSize} -> '
+                 f'{numFilters} map{"s" if numFilters > 1 else ""}\n(the red window, on every channel, '
+                 f'makes the red output pixel)', fontsize=10)
+    return hA
+
+
+def PlotKernelFlip(mK: ArrayLike, hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
+    """The flip that turns cross-correlation into convolution: ``K``, ``K`` flipped up-down, and flipped along
+    both axes (rotated by 180 degrees). Each weight keeps its color, so its move can be followed.
+    """
+    mK = _ToNumpy(mK)
+    if mK.ndim != 2:
+        raise ValueError(f'mK must be a 2D kernel (k_h x k_w), got shape {mK.shape}.')
+    numRows, numCols = mK.shape
+    mIdx = np.arange(mK.size).reshape(mK.shape)  #<! Which weight sits where: follows the flips
+    lPanels = [('K as is\n(cross-correlation: PyTorch)', mIdx), ('Flipped up-down', mIdx[::-1, :]),
+               ('Flipped up-down and left-right\n= rotated 180° (convolution)', mIdx[::-1, ::-1])]
+    if hF is None:
+        hF = plt.figure(figsize=(3 * len(lPanels) * max(1, numCols / 3), 0.8 * numRows + 1.6), layout='constrained')
+    vHa = hF.subplots(1, len(lPanels))
+    hCmap = plt.get_cmap('tab20')
+    for hA, (title, mPanelIdx) in zip(vHa, lPanels):
+        hA.imshow(hCmap(mPanelIdx % 20), interpolation='nearest')
+        for (ii, jj), idx in np.ndenumerate(mPanelIdx):
+            srcRow, srcCol = divmod(int(idx), numCols)
+            hA.text(jj, ii, f'K[{srcRow},{srcCol}]\n{mK[srcRow, srcCol]:g}', ha='center', va='center', fontsize=8)
+        hA.set_xticks([])
+        hA.set_yticks([])
+        hA.set_title(title, fontsize=9)
+    return hF
+
+
+def PlotSlidingWindow(inSize: int, kernelSize: int, stride: int = 1, padding: int = 0, dilation: int = 1,
+                      numPanels: int = 4, hF: Figure | SubFigure | None = None) -> tuple[Figure | SubFigure, np.ndarray]:
+    """A ``K x K`` window (stride ``S``, dilation ``D``) sliding along the first row of a zero-padded ``I x I`` input.
+
+    One panel per window position (at most ``numPanels``, the first and the last included), then the output
+    grid. Input pixels that no window reads, such as the ones the floor in
+    ``O = floor((I + 2P - D (K - 1) - 1) / S) + 1`` drops, are marked.
+    Returns the figure and the coverage mask of the padded input (``True`` where a window reads the pixel).
+    """
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    _CheckPositiveInts(inSize=inSize, kernelSize=kernelSize, stride=stride, dilation=dilation, numPanels=numPanels)
+    if not isinstance(padding, (int, np.integer)) or padding < 0:
+        raise ValueError(f'padding must be a non-negative int, got {padding!r}.')
+    padSize = inSize + 2 * padding
+    kernelSpan = dilation * (kernelSize - 1) + 1
+    if kernelSpan > padSize:
+        raise ValueError(f'The window spans {kernelSpan} pixels, more than the padded input ({padSize}): '
+                         f'use a smaller kernel or dilation, or more padding.')
+    outSize = (padSize - kernelSpan) // stride + 1
+    vTaps = dilation * np.arange(kernelSize)  #<! Offsets of the taps inside the window
+    vCovered1D = np.zeros(padSize, dtype=bool)
+    for oo in range(outSize):
+        vCovered1D[oo * stride + vTaps] = True
+    mCovered = np.outer(vCovered1D, vCovered1D)  #<! The same windows along both axes
+    mIsPad = np.ones((padSize, padSize), dtype=bool)
+    mIsPad[padding:padding + inSize, padding:padding + inSize] = False
+    numDropped = int((~mCovered & ~mIsPad).sum())
+
+    vPositions = np.unique(np.round(np.linspace(0, outSize - 1, min(numPanels, outSize))).astype(int))
+    if hF is None:
+        hF = plt.figure(figsize=(2.6 * (len(vPositions) + 1), 3.3), layout='constrained')
+    vHa = hF.subplots(1, len(vPositions) + 1)
+    # Colors: 0 input, 1 padding, 2 pixel no window reads, 3 a tap of the current window
+    hCmap = ListedColormap(['white', '#d9d9d9', '#f4a6a6', '#4c9be8'])
+    for hA, oo in zip(vHa, vPositions):
+        mCode = np.where(mIsPad, 1, np.where(mCovered, 0, 2))
+        vWinTaps = oo * stride + vTaps
+        mCode[np.ix_(vTaps, vWinTaps)] = 3  #<! Output pixel (0, oo): rows from 0, columns from oo * S
+        hA.imshow(mCode, cmap=hCmap, vmin=-0.5, vmax=3.5)
+        hA.add_patch(plt.Rectangle((oo * stride - 0.5, -0.5), kernelSpan, kernelSpan, fill=False, ec='#1f4e99', lw=2))
+        hA.set_title(f'Output (0, {oo}): columns\n{oo * stride - padding} to {oo * stride + kernelSpan - 1 - padding}'
+                     f' of the input', fontsize=9)
+    mOutCode = np.zeros((outSize, outSize))
+    mOutCode[0, vPositions] = 3
+    vHa[-1].imshow(mOutCode, cmap=hCmap, vmin=-0.5, vmax=3.5)
+    vHa[-1].set_title(f'Output: {outSize} x {outSize}\n(blue: the windows shown)', fontsize=9)
+    for hA in vHa:
+        numPix = hA.images[0].get_array().shape[0]
+        hA.set_xticks(np.arange(-0.5, numPix), minor=True)
+        hA.set_yticks(np.arange(-0.5, numPix), minor=True)
+        hA.grid(which='minor', color='gray', lw=0.5)
+        hA.tick_params(which='both', length=0, labelbottom=False, labelleft=False)
+    lHandles = [Patch(fc=hCmap(3), label='Window taps'),
+                Patch(fc=hCmap(1), ec='gray', label=f'Padding (P = {padding})'),
+                Patch(fc=hCmap(2), label=f'Never read ({numDropped} input pixels)')]
+    hF.legend(handles=lHandles, loc='outside lower center', ncols=3, fontsize=9)
+    hF.suptitle(f'I = {inSize}, K = {kernelSize}, S = {stride}, P = {padding}, D = {dilation}: '
+                f'O = ⌊({inSize} + {2 * padding} - {kernelSpan - 1} - 1) / {stride}⌋ + 1 = {outSize}', fontsize=10)
+    return hF, mCovered
+
+
+def PlotGroupedConv(numChnIn: int, numChnOut: int, groups: int = 1, hA: Axes | None = None) -> Axes:
+    """Which input channels each output channel of ``Conv2d(numChnIn, numChnOut, k, groups=groups)`` reads.
+
+    A line is one ``k x k`` kernel; the colors are the groups. ``groups=numChnIn`` is a depthwise convolution.
+    The lines carry ``gid='connection'``.
+    """
+    _CheckPositiveInts(numChnIn=numChnIn, numChnOut=numChnOut, groups=groups)
+    if numChnIn % groups or numChnOut % groups:
+        raise ValueError(f'groups={groups} must divide both numChnIn={numChnIn} and numChnOut={numChnOut} '
+                         f'(PyTorch requires it too).')
+    if hA is None:
+        _, hA = plt.subplots(figsize=(3, 0.35 * max(numChnIn, numChnOut) + 1.2), layout='constrained')
+    numInPerGroup, numOutPerGroup = numChnIn // groups, numChnOut // groups
+    vYIn = np.linspace(1, 0, numChnIn) if numChnIn > 1 else np.array([0.5])
+    vYOut = np.linspace(1, 0, numChnOut) if numChnOut > 1 else np.array([0.5])
+    vColors = plt.get_cmap('tab10')(np.arange(groups) % 10)
+    for oo in range(numChnOut):
+        gg = oo // numOutPerGroup
+        for cc in range(gg * numInPerGroup, (gg + 1) * numInPerGroup):
+            hA.plot([0, 1], [vYIn[cc], vYOut[oo]], color=vColors[gg], lw=1.2, alpha=0.8, gid='connection')
+    hA.scatter(np.zeros(numChnIn), vYIn, s=60, c=vColors[np.arange(numChnIn) // numInPerGroup], ec='black', zorder=3)
+    hA.scatter(np.ones(numChnOut), vYOut, s=60, c=vColors[np.arange(numChnOut) // numOutPerGroup], ec='black',
+               zorder=3)
+    hA.text(0, 1.06, 'In', ha='center', va='bottom', fontsize=9)
+    hA.text(1, 1.06, 'Out', ha='center', va='bottom', fontsize=9)
+    hA.set_xlim(-0.2, 1.2)
+    hA.set_ylim(-0.08, 1.16)
+    hA.set_axis_off()
+    hA.set_title(f'groups = {groups}: {numChnOut * numInPerGroup} kernels\n(each output reads {numInPerGroup} of '
+                 f'{numChnIn} inputs)', fontsize=9)
+    return hA
