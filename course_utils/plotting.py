@@ -540,3 +540,63 @@ def PlotGroupedConv(numChnIn: int, numChnOut: int, groups: int = 1, hA: Axes | N
     hA.set_title(f'groups = {groups}: {numChnOut * numInPerGroup} kernels\n(each output reads {numInPerGroup} of '
                  f'{numChnIn} inputs)', fontsize=9)
     return hA
+
+
+# ------------------------------------------------------------------------------------------------
+# Normalization layers: which values share one mean and variance
+# ------------------------------------------------------------------------------------------------
+NORM_LAYER_NAMES = ('BatchNorm', 'LayerNorm', 'InstanceNorm', 'GroupNorm')
+
+
+def _NormSharedMask(normType: str, tuShape: tuple[int, int, int], numGroups: int) -> np.ndarray:
+    """Boolean ``N x C x HW`` mask of the values normalized together with the value at ``(0, 0, 0)``."""
+    numN, numC, numHW = tuShape
+    vN, vC = np.arange(numN)[:, None, None], np.arange(numC)[None, :, None]
+    mAll = np.ones(tuShape, dtype=bool)
+    match normType:
+        case 'BatchNorm':     #<! One channel, over the batch and the pixels
+            return mAll & (vC == 0)
+        case 'LayerNorm':     #<! One sample, over the channels and the pixels
+            return mAll & (vN == 0)
+        case 'InstanceNorm':  #<! One sample and one channel, over the pixels
+            return mAll & (vN == 0) & (vC == 0)
+        case 'GroupNorm':     #<! One sample and one group of C / G channels, over the pixels
+            return mAll & (vN == 0) & (vC < numC // numGroups)
+    raise ValueError(f'Unknown normalization {normType!r}: use one of {NORM_LAYER_NAMES}.')
+
+
+def PlotNormalizationAxes(lNormTypes: Sequence[str] = NORM_LAYER_NAMES, numGroups: int = 2,
+                          tuShape: tuple[int, int, int] = (6, 6, 4), color: str = 'tab:blue',
+                          hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
+    """The classic figure of normalization layers (Wu & He, 2018): a cube of feature maps per layer.
+
+    Each cube holds ``N x C x (H, W)`` values (``tuShape``; H and W share one axis); the cells in ``color`` are the
+    values that one mean and one variance are computed over. ``numGroups`` sets the GroupNorm groups (it must
+    divide C). Returns the figure (one 3D axes per layer, titled by its name).
+    """
+    from matplotlib.colors import to_rgba
+
+    numN, numC, numHW = tuShape
+    if min(tuShape) < 1:
+        raise ValueError(f'tuShape must hold 3 positive sizes (N, C, HW), got {tuShape}.')
+    if numGroups < 1 or numC % numGroups:
+        raise ValueError(f'numGroups must divide the number of channels C={numC}, got {numGroups}.')
+    lMasks = [_NormSharedMask(normType, tuShape, numGroups) for normType in lNormTypes]  #<! Validates the names
+    if hF is None:
+        hF = plt.figure(figsize=(3.4 * len(lMasks), 3.4), layout='constrained')
+    for plotIdx, (normType, mShared) in enumerate(zip(lNormTypes, lMasks)):
+        hA = hF.add_subplot(1, len(lMasks), plotIdx + 1, projection='3d')
+        # Voxel axes: x = C (to the right), y = N (into the page), z = H, W (up)
+        mFilled = np.ones((numC, numN, numHW), dtype=bool)
+        mSharedXyz = mShared.transpose(1, 0, 2)
+        mFace = np.where(mSharedXyz[..., None], to_rgba(color), (0.93, 0.93, 0.93, 1.0))  #<! RGBA per cell
+        hA.voxels(mFilled, facecolors=mFace, edgecolors=(0.2, 0.2, 0.2, 0.4), linewidth=0.4)
+        hA.set_box_aspect((numC, numN, numHW))
+        hA.view_init(elev=22, azim=-58)
+        hA.set_axis_off()
+        hA.text(numC / 2, -0.4, -0.4, 'C', ha='center', va='top', fontsize=11)
+        hA.text(numC + 0.4, numN / 2, -0.4, 'N', ha='left', va='top', fontsize=11)
+        hA.text(-0.3, 0, numHW / 2, 'H, W', ha='right', va='center', fontsize=11)
+        title = f'{normType} (G = {numGroups})' if normType == 'GroupNorm' else normType
+        hA.set_title(title)
+    return hF
