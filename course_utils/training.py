@@ -57,6 +57,13 @@ def AutocastContext(oDevice: torch.device, autocastDtype: torch.dtype | None) ->
     return torch.autocast(device_type=oDevice.type, dtype=autocastDtype)
 
 
+def _NumBatches(dlData: Any) -> int | None:
+    try:
+        return len(dlData)
+    except TypeError:  #<! An iterable without a length (e.g. a generator): the bar counts without a total
+        return None
+
+
 def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable, oOpt: Optimizer | None = None,
                oSch: LRScheduler | None = None, opMode: NNMode = NNMode.TRAIN, *,
                lLearnRate: list[float] | None = None, showProgress: bool = True,
@@ -98,9 +105,11 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
     tLossSum = torch.zeros((), dtype=accDtype, device=oDevice)
     tScoreSum = torch.zeros((), dtype=accDtype, device=oDevice)
     numSamples = 0
-    oBar = tqdm(dlData, desc='Train' if isTrain else 'Valid', leave=False, disable=not showProgress,
-                unit='batch', dynamic_ncols=True)
-    for batchIdx, (mX, vY) in enumerate(oBar):
+    # The bar counts batches but never wraps the loader: tqdm.auto's asyncio variant calls iter() on what it wraps,
+    # which would start a second DataLoader iterator (its workers, and one draw of a seeded loader's generator)
+    oBar = tqdm(total=_NumBatches(dlData), desc='Train' if isTrain else 'Valid', leave=False,
+                disable=not showProgress, unit='batch', dynamic_ncols=True)
+    for batchIdx, (mX, vY) in enumerate(dlData):
         mX = mX.to(oDevice, non_blocking=True)
         vY = vY.to(oDevice, non_blocking=True)
         if channelsLast and mX.ndim == 4:
@@ -131,6 +140,7 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
             tLossSum += valLoss.detach() * batchSize
             tScoreSum += valScore.detach() * batchSize if torch.is_tensor(valScore) else valScore * batchSize
         numSamples += batchSize
+        oBar.update()
         if showProgress and (batchIdx + 1) % progressEvery == 0:
             oBar.set_postfix(loss=f'{tLossSum.item() / numSamples:.4f}',
                              score=f'{tScoreSum.item() / numSamples:.4f}', refresh=False)

@@ -311,3 +311,52 @@ def test_float16_autocast_uses_a_grad_scaler(monkeypatch: pytest.MonkeyPatch) ->
 def test_unsupported_autocast_dtype_is_rejected() -> None:
     with pytest.raises(ValueError, match='autocastDtype'):
         _FitConv(autocastDtype=torch.float64)
+
+
+class CountingLoader:
+    """A loader that counts how often an iterator over it is started."""
+
+    def __init__(self, dlData: DataLoader) -> None:
+        self.dlData, self.numIters = dlData, 0
+
+    def __len__(self) -> int:
+        return len(self.dlData)
+
+    def __iter__(self):
+        self.numIters += 1
+        return iter(self.dlData)
+
+
+@pytest.mark.parametrize('showProgress', [True, False])
+def test_each_epoch_starts_one_iterator_per_loader(showProgress: bool) -> None:
+    # A second iterator would start the workers twice and draw from a seeded loader's generator
+    dlTrain, dlVal = CountingLoader(_Loader(8, 4)), CountingLoader(_Loader(4, 4, seed=1))
+    oModel = _Model()
+    TrainModel(oModel, dlTrain, dlVal, torch.optim.SGD(oModel.parameters(), lr=0.1), 3, nn.CrossEntropyLoss(),
+               AccuracyLogits, checkpointPath=None, showProgress=showProgress, verbose=False)
+    assert (dlTrain.numIters, dlVal.numIters) == (3, 3)
+
+
+def test_a_seeded_loader_gives_the_batches_a_hand_loop_gets() -> None:
+    def SeededLoader() -> DataLoader:
+        return DataLoader(TensorDataset(torch.arange(12.0)[:, None].repeat(1, 5), torch.arange(12) % NUM_CLASSES),
+                          batch_size=4, shuffle=True, generator=torch.Generator().manual_seed(7))
+
+    lSeen: list[list[int]] = []
+
+    class RecordingModel(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.oLinear = nn.Linear(5, NUM_CLASSES)
+
+        def forward(self, mX: torch.Tensor) -> torch.Tensor:
+            if self.training:
+                lSeen.append(mX[:, 0].long().tolist())
+            return self.oLinear(mX)
+
+    oModel = RecordingModel()
+    TrainModel(oModel, SeededLoader(), _Loader(4, 4), torch.optim.SGD(oModel.parameters(), lr=0.1), 2,
+               nn.CrossEntropyLoss(), AccuracyLogits, checkpointPath=None, showProgress=True, verbose=False)
+    dlHand = SeededLoader()
+    lExpected = [mX[:, 0].long().tolist() for _ in range(2) for mX, _ in dlHand]
+    assert lSeen == lExpected
