@@ -24,7 +24,8 @@ def _ReadmeApiTable() -> dict[str, set[str]]:
     for line in (REPO_ROOT / 'README.md').read_text(encoding='utf-8').splitlines():
         oMatch = re.match(r'^\| `course_utils\.(\w+)` \|(.*)\|\s*$', line)
         if oMatch:
-            dTable[oMatch[1]] = set(re.findall(r'`([A-Za-z_]\w*)', oMatch[2]))
+            # Public names are PascalCase functions / classes or UPPER_CASE constants; `camelCase` are arguments
+            dTable[oMatch[1]] = set(re.findall(r'`([A-Z]\w*)`', oMatch[2]))
     return dTable
 
 
