@@ -37,6 +37,19 @@ def GridAxes(numImg: int, numCols: int | None, hF: Figure | SubFigure | None, ce
     return hF, vHa[:numImg]
 
 
+def _DisplayImages(tX: ArrayLike, vMean: Sequence[float] | None, vStd: Sequence[float] | None) -> np.ndarray:
+    """N x C x H x W images, the ``Normalize(vMean, vStd)`` undone, as N x H x W (x C) arrays in [0, 1] for imshow."""
+    tX = torch.as_tensor(_ToNumpy(tX), dtype=torch.float32)
+    if tX.ndim != 4:
+        raise ValueError(f'tX must be N x C x H x W, got shape {tuple(tX.shape)}.')
+    if (vMean is None) != (vStd is None):
+        raise ValueError('Give both vMean and vStd (the values of the Normalize transform) or neither.')
+    if vMean is not None:
+        tX = tX * torch.as_tensor(vStd).view(1, -1, 1, 1) + torch.as_tensor(vMean).view(1, -1, 1, 1)
+    mImgs = tX.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    return mImgs[..., 0] if mImgs.shape[-1] == 1 else mImgs
+
+
 def _ShowImage(hA: Axes, mI: np.ndarray, title: str | None) -> None:
     hA.imshow(mI, cmap='gray' if mI.ndim == 2 else None)
     hA.set_xticks([])
@@ -183,16 +196,7 @@ def PlotImageGrid(tX: ArrayLike, vY: ArrayLike | None = None, lClasses: Sequence
 
     With ``vYPred`` each title reads ``true / predicted``, red where they differ.
     """
-    tX = torch.as_tensor(_ToNumpy(tX), dtype=torch.float32)
-    if tX.ndim != 4:
-        raise ValueError(f'tX must be N x C x H x W, got shape {tuple(tX.shape)}.')
-    if (vMean is None) != (vStd is None):
-        raise ValueError('Give both vMean and vStd (the values of the Normalize transform) or neither.')
-    if vMean is not None:
-        tX = tX * torch.as_tensor(vStd).view(1, -1, 1, 1) + torch.as_tensor(vMean).view(1, -1, 1, 1)
-    mImgs = tX.clamp(0, 1).permute(0, 2, 3, 1).numpy()
-    if mImgs.shape[-1] == 1:
-        mImgs = mImgs[..., 0]
+    mImgs = _DisplayImages(tX, vMean, vStd)
     vY = None if vY is None else _ToNumpy(vY)
     vYPred = None if vYPred is None else _ToNumpy(vYPred)
     hF, vHa = GridAxes(len(mImgs), numCols, hF)
@@ -256,32 +260,6 @@ def PlotMatrix(mX: ArrayLike, title: str | None = None, valFormat: str = '{:g}',
     return hA
 
 
-def PlotMeanStdBars(lNames: Sequence[str], vMean: ArrayLike, vStd: ArrayLike, ylabel: str = 'Accuracy',
-                    title: str | None = None, vBaseline: float | None = None, hA: Axes | None = None) -> Axes:
-    """Bar chart of a mean per configuration with ``+-`` one standard deviation (over seeds) as error bars.
-
-    ``vBaseline`` draws a dashed horizontal line (e.g. the baseline's mean) to compare against.
-    """
-    vMean, vStd = _ToNumpy(vMean).astype(float), _ToNumpy(vStd).astype(float)
-    if not len(lNames) == len(vMean) == len(vStd):
-        raise ValueError(f'Got {len(lNames)} names, {len(vMean)} means and {len(vStd)} standard deviations.')
-    if hA is None:
-        _, hA = plt.subplots(figsize=(max(4.0, 1.1 * len(lNames)), 3.8), layout='constrained')
-    vX = np.arange(len(lNames))
-    hA.bar(vX, vMean, yerr=vStd, capsize=5, color='tab:blue', alpha=0.8, edgecolor='k')
-    if vBaseline is not None:
-        hA.axhline(vBaseline, color='k', ls='--', lw=1)
-    hA.set_xticks(vX, lNames, rotation=30, ha='right')
-    hA.set_ylabel(ylabel)
-    vLow, vHigh = vMean - np.nan_to_num(vStd), vMean + np.nan_to_num(vStd)
-    valPad = 0.15 * max(float(vHigh.max() - vLow.min()), 1e-3)
-    hA.set_ylim(max(0.0, float(vLow.min()) - valPad), float(vHigh.max()) + valPad)  #<! Zoom on the differences
-    hA.grid(axis='y', alpha=0.3)
-    if title:
-        hA.set_title(title)
-    return hA
-
-
 def PlotClassProbabilities(tX: ArrayLike, mProb: ArrayLike, vY: ArrayLike | None = None,
                            lClasses: Sequence[str] | None = None, vMean: Sequence[float] | None = None,
                            vStd: Sequence[float] | None = None, numCols: int = 2,
@@ -290,23 +268,15 @@ def PlotClassProbabilities(tX: ArrayLike, mProb: ArrayLike, vY: ArrayLike | None
     probabilities (``mProb``: N x numClasses, rows summing to 1). The predicted class is orange, or red when it is
     wrong; the true class (``vY``) is outlined in black.
     """
-    tX = torch.as_tensor(_ToNumpy(tX), dtype=torch.float32)
+    mImgs = _DisplayImages(tX, vMean, vStd)
     mProb = _ToNumpy(mProb).astype(np.float64)
-    if tX.ndim != 4:
-        raise ValueError(f'tX must be N x C x H x W, got shape {tuple(tX.shape)}.')
-    if mProb.ndim != 2 or mProb.shape[0] != tX.shape[0]:
+    if mProb.ndim != 2 or mProb.shape[0] != mImgs.shape[0]:
         raise ValueError(f'mProb must be N x numClasses with one row per image: got {mProb.shape} for '
-                         f'{tX.shape[0]} images.')
+                         f'{mImgs.shape[0]} images.')
     if np.any(mProb < 0) or not np.allclose(mProb.sum(axis=1), 1, atol=1e-4):
         raise ValueError('mProb rows must be probabilities (non-negative, summing to 1): apply softmax to logits.')
     if lClasses is not None and len(lClasses) != mProb.shape[1]:
         raise ValueError(f'Got {len(lClasses)} class names for {mProb.shape[1]} probability columns.')
-    if (vMean is None) != (vStd is None):
-        raise ValueError('Give both vMean and vStd (the values of the Normalize transform) or neither.')
-    if vMean is not None:
-        tX = tX * torch.as_tensor(vStd).view(1, -1, 1, 1) + torch.as_tensor(vMean).view(1, -1, 1, 1)
-    mImgs = tX.clamp(0, 1).permute(0, 2, 3, 1).numpy()
-    mImgs = mImgs[..., 0] if mImgs.shape[-1] == 1 else mImgs
     vY = None if vY is None else _ToNumpy(vY).astype(np.int64)
     numImg, numClasses = mProb.shape
     numCols = max(1, min(numCols, numImg))
@@ -539,6 +509,32 @@ def PlotGroupedConv(numChnIn: int, numChnOut: int, groups: int = 1, hA: Axes | N
     hA.set_axis_off()
     hA.set_title(f'groups = {groups}: {numChnOut * numInPerGroup} kernels\n(each output reads {numInPerGroup} of '
                  f'{numChnIn} inputs)', fontsize=9)
+    return hA
+
+
+def PlotMeanStdBars(lNames: Sequence[str], vMean: ArrayLike, vStd: ArrayLike, ylabel: str = 'Accuracy',
+                    title: str | None = None, vBaseline: float | None = None, hA: Axes | None = None) -> Axes:
+    """Bar chart of a mean per configuration with ``+-`` one standard deviation (over seeds) as error bars.
+
+    ``vBaseline`` draws a dashed horizontal line (e.g. the baseline's mean) to compare against.
+    """
+    vMean, vStd = _ToNumpy(vMean).astype(float), _ToNumpy(vStd).astype(float)
+    if not len(lNames) == len(vMean) == len(vStd):
+        raise ValueError(f'Got {len(lNames)} names, {len(vMean)} means and {len(vStd)} standard deviations.')
+    if hA is None:
+        _, hA = plt.subplots(figsize=(max(4.0, 1.1 * len(lNames)), 3.8), layout='constrained')
+    vX = np.arange(len(lNames))
+    hA.bar(vX, vMean, yerr=vStd, capsize=5, color='tab:blue', alpha=0.8, edgecolor='k')
+    if vBaseline is not None:
+        hA.axhline(vBaseline, color='k', ls='--', lw=1)
+    hA.set_xticks(vX, lNames, rotation=30, ha='right')
+    hA.set_ylabel(ylabel)
+    vLow, vHigh = vMean - np.nan_to_num(vStd), vMean + np.nan_to_num(vStd)
+    valPad = 0.15 * max(float(vHigh.max() - vLow.min()), 1e-3)
+    hA.set_ylim(max(0.0, float(vLow.min()) - valPad), float(vHigh.max()) + valPad)  #<! Zoom on the differences
+    hA.grid(axis='y', alpha=0.3)
+    if title:
+        hA.set_title(title)
     return hA
 
 
