@@ -202,12 +202,16 @@ class RandomRot90(TF.Transform):
         return {'numRot': int(torch.randint(4, ()))}
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        if isinstance(inpt, tv_tensors.BoundingBoxes | tv_tensors.KeyPoints):
+        if isinstance(inpt, _GEOMETRY_TYPES):
             raise TypeError('RandomRot90 rotates images and masks only, not boxes or key points.')
         if params['numRot'] == 0:
             return inpt
         tOut = torch.rot90(inpt.as_subclass(torch.Tensor), params['numRot'], dims=(-2, -1))
         return tv_tensors.wrap(tOut, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else tOut
+
+
+# Boxes and key points (torchvision >= 0.23 only) would need their coordinates rotated, not their pixels
+_GEOMETRY_TYPES = tuple(getattr(tv_tensors, name) for name in ('BoundingBoxes', 'KeyPoints') if hasattr(tv_tensors, name))
 
 
 class CoarseElasticTransform(TF.ElasticTransform):
@@ -219,7 +223,8 @@ class CoarseElasticTransform(TF.ElasticTransform):
     160 x 160 crop on one CPU core, while this one costs well under a millisecond.
     """
 
-    def __init__(self, gridSize: int = 3, displacementStd: float = 10.0, interpolation: Any = 'bilinear',
+    def __init__(self, gridSize: int = 3, displacementStd: float = 10.0,
+                 interpolation: Any = TF.InterpolationMode.BILINEAR,
                  fill: Any = 0) -> None:
         super().__init__(alpha=0.0, sigma=0.0, interpolation=interpolation, fill=fill)
         if gridSize < 2 or displacementStd < 0:
