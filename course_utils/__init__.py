@@ -22,7 +22,7 @@ notebook needs. Where each lives:
 from importlib.metadata import PackageNotFoundError, version
 
 from .config import (CanReach, GetCacheDir, GetDataRoot, GetDevice, GetNumWorkers, IsColab, IsQuickMode,
-                     ModelDevice)
+                     MissingDataError, ModelDevice)
 from .convolution import Conv2DIm2Col, Conv2DLoops
 from .data import (CIFAR10_CLASSES, FASHION_MNIST_CLASSES, ChannelMeanStd, Cifar10Folder, Cifar10Loaders,
                    Cifar10Transforms, LoadCifar10, LoadFashionMnist, MakeCifar10Loaders, StratifiedIndices,
@@ -59,7 +59,8 @@ except PackageNotFoundError:  #<! Imported from a folder without installing (e.g
 
 __all__ = [
     # config
-    'CanReach', 'GetCacheDir', 'GetDataRoot', 'GetDevice', 'GetNumWorkers', 'IsColab', 'IsQuickMode', 'ModelDevice',
+    'CanReach', 'GetCacheDir', 'GetDataRoot', 'GetDevice', 'GetNumWorkers', 'IsColab', 'IsQuickMode',
+    'MissingDataError', 'ModelDevice',
     # convolution
     'Conv2DIm2Col', 'Conv2DLoops',
     # data

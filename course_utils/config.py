@@ -43,6 +43,22 @@ def CanReach(hostName: str, port: int = 443, timeout: float = 3.0) -> bool:
         return False
 
 
+def MissingDataError(problem: str, downloadNote: str, onlineWay: str, offlineWay: str,
+                     heldFolder: str = 'it') -> FileNotFoundError:
+    """The error every loader raises when it has neither a local copy nor a download: it names both ways.
+
+    ``problem`` says what is missing where, ``downloadNote`` why no download happened, ``onlineWay`` /
+    ``offlineWay`` how to provide the data with / without internet, ``heldFolder`` what the data root must hold.
+    """
+    return FileNotFoundError(
+        f'{problem} {downloadNote}\n'
+        f'Provide the data in one of two ways:\n'
+        f'  1. With internet access: {onlineWay}\n'
+        f'  2. Offline: {offlineWay}\n'
+        f'Either way, set the environment variable {DATA_DIR_ENV} (or pass dataRoot=...) to the folder that holds '
+        f'{heldFolder}.')
+
+
 def _RepositoryDatasetsDir() -> Path:
     # `course_utils/` sits next to `datasets/` in the repository (editable install).
     return Path(__file__).resolve().parent.parent / 'datasets'

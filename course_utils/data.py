@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 import torchvision.transforms.v2 as TF
 from torchvision.datasets import CIFAR10, FashionMNIST, VisionDataset
 
-from .config import DATA_DIR_ENV, GetCacheDir, GetDataRoot, GetDevice, GetNumWorkers
+from .config import DATA_DIR_ENV, GetCacheDir, GetDataRoot, GetDevice, GetNumWorkers, MissingDataError
 from .fast_data import DeviceBatchLoader
 from .files import WriteAtomically
 
@@ -194,14 +194,10 @@ def LoadCifar10(isTrain: bool = True, oTransform: Callable | None = None, dataRo
                            target_transform=oTargetTransform, download=True)
         except (urllib.error.URLError, OSError, RuntimeError) as oErr:
             downloadNote = f'Downloading the official archive failed: {type(oErr).__name__}: {oErr}'
-    raise FileNotFoundError(
-        f'CIFAR-10 was not found under the data root {dataRoot}. {downloadNote}\n'
-        f'Provide the data in one of two ways:\n'
-        f'  1. With internet access: LoadCifar10(..., download=True) fetches the official archive '
-        f'into {dataRoot / OFFICIAL_ARCHIVE_DIR}.\n'
-        f'  2. Offline: place the class-folder copy at {dataRoot / FOLDER_LAYOUT_DIR}/{{train,test}}/<class>/*.jpg.\n'
-        f'Either way, set the environment variable {DATA_DIR_ENV} (or pass dataRoot=...) to the folder that holds it.'
-    )
+    raise MissingDataError(
+        f'CIFAR-10 was not found under the data root {dataRoot}.', downloadNote,
+        f'LoadCifar10(..., download=True) fetches the official archive into {dataRoot / OFFICIAL_ARCHIVE_DIR}.',
+        f'place the class-folder copy at {dataRoot / FOLDER_LAYOUT_DIR}/{{train,test}}/<class>/*.jpg.')
 
 
 # ------------------------------------------------------------------------------------------------
@@ -238,16 +234,12 @@ def LoadFashionMnist(isTrain: bool = True, oTransform: Callable | None = None, d
         except (urllib.error.URLError, OSError, RuntimeError) as oErr:
             downloadNote = f'Downloading failed: {type(oErr).__name__}: {oErr}'
     lMissing = [filePath.name for filePath in _FashionMnistRawFiles(dataRoot) if not filePath.is_file()]
-    raise FileNotFoundError(
-        f'Fashion-MNIST was not found under the data root {dataRoot} (missing: {", ".join(lMissing)}). '
-        f'{downloadNote}\n'
-        f'Provide the data in one of two ways:\n'
-        f'  1. With internet access: LoadFashionMnist(..., download=True) downloads the official files into '
-        f'{dataRoot / FASHION_MNIST_DIR / "raw"}.\n'
-        f'  2. Offline: copy the four official files (train-images-idx3-ubyte, train-labels-idx1-ubyte, '
-        f't10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, uncompressed) into {dataRoot / FASHION_MNIST_DIR / "raw"}.\n'
-        f'Either way, set the environment variable {DATA_DIR_ENV} (or pass dataRoot=...) to the folder that holds it.'
-    )
+    rawDir = dataRoot / FASHION_MNIST_DIR / 'raw'
+    raise MissingDataError(
+        f'Fashion-MNIST was not found under the data root {dataRoot} (missing: {", ".join(lMissing)}).', downloadNote,
+        f'LoadFashionMnist(..., download=True) downloads the official files into {rawDir}.',
+        f'copy the four official files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, '
+        f't10k-labels-idx1-ubyte, uncompressed) into {rawDir}.')
 
 
 # ------------------------------------------------------------------------------------------------

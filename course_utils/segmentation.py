@@ -37,7 +37,7 @@ from torch.utils.data import Dataset
 from torchmetrics.functional.classification import multiclass_f1_score, multiclass_jaccard_index
 from torchvision import tv_tensors
 
-from .config import DATA_DIR_ENV, GetDataRoot, ModelDevice
+from .config import GetDataRoot, MissingDataError, ModelDevice
 from .files import WriteAtomically
 from .models import ConvBnRelu
 from .shapes import LayerOutputShape
@@ -164,17 +164,13 @@ def LoadIsbiMembranes(split: str = 'train', oTransform: Callable | None = None, 
             except (urllib.error.URLError, OSError, ValueError) as oErr:
                 downloadNote = f'Downloading from {ISBI_URL} failed: {type(oErr).__name__}: {oErr}'
         if lMissing:
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f'The ISBI 2012 membrane data is incomplete under {dataDir} ({len(lMissing)} of '
-                f'{len(_IsbiFiles(dataDir))} files missing, e.g. {lMissing[0].relative_to(dataRoot)}). '
-                f'{downloadNote}\n'
-                f'Provide the data in one of two ways:\n'
-                f'  1. With internet access: LoadIsbiMembranes(..., download=True) fetches the PNG slices of the '
-                f'public repository zhixuhao/unet (folder data/membrane) into {dataDir}.\n'
-                f'  2. Offline: copy them there as {{train/image,train/label,test/image}}/0.png ... 29.png '
-                f'(the repository keeps the test slices directly in data/membrane/test/).\n'
-                f'Either way, set the environment variable {DATA_DIR_ENV} (or pass dataRoot=...) to the folder that '
-                f'holds {ISBI_DIR}/.')
+                f'{len(_IsbiFiles(dataDir))} files missing, e.g. {lMissing[0].relative_to(dataRoot)}).', downloadNote,
+                f'LoadIsbiMembranes(..., download=True) fetches the PNG slices of the public repository '
+                f'zhixuhao/unet (folder data/membrane) into {dataDir}.',
+                f'copy them there as {{train/image,train/label,test/image}}/0.png ... 29.png (the repository keeps '
+                f'the test slices directly in data/membrane/test/).', heldFolder=f'{ISBI_DIR}/')
 
     if split == 'test':
         vIdx = np.arange(ISBI_NUM_SLICES)
