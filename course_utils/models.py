@@ -60,7 +60,7 @@ class LeNet5(nn.Module):
 
     C1 (6 maps 5 x 5) -> S2 (2 x 2 average subsampling) -> C3 (16 maps 5 x 5) -> S4 -> C5 (120 maps, a 5 x 5
     convolution that sees the whole 5 x 5 input) -> F6 (84 units) -> output (10). tanh activations throughout.
-    Two simplifications, stated: S2 / S4 use plain average pooling (the paper adds a trainable gain and bias per
+    Three simplifications, stated: S2 / S4 use plain average pooling (the paper adds a trainable gain and bias per
     map), C3 connects to all 6 S2 maps (the paper uses a sparse table), and the output is a linear layer (the
     paper uses RBF units). 28 x 28 MNIST-style images are padded to 32 x 32 with ``inputPadding=2``.
     """
