@@ -15,7 +15,7 @@ import torch
 import torchvision.transforms.v2 as TF
 from torch.utils.data import DataLoader
 
-from course_utils import GetDevice, GetNumWorkers, LoadCifar10
+from course_utils import GetDevice, GetNumWorkers, LoadCifar10, SyncDevice
 from course_utils.fast_data import DeviceBatchLoader
 
 V_MEAN, V_STD = [0.4914, 0.4822, 0.4465], [0.2470, 0.2435, 0.2616]
@@ -27,8 +27,7 @@ def ImagesPerSecond(oLoader, oDevice: torch.device) -> float:
     for tX, _ in oLoader:
         tX = tX.to(oDevice)
         numImg += tX.shape[0]
-    if oDevice.type == 'cuda':
-        torch.cuda.synchronize()
+    SyncDevice(oDevice)
     return numImg / (time.perf_counter() - startTime)
 
 

@@ -21,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
-from course_utils import AutocastContext, BuildVggCnn, GetDevice, TrainModel
+from course_utils import AutocastContext, BuildVggCnn, GetDevice, SyncDevice, TrainModel
 
 DTYPES = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -30,13 +30,6 @@ def BuildModel(modelName: str) -> nn.Module:
     if modelName == 'resnet18':
         return torchvision.models.resnet18(num_classes=10)
     return BuildVggCnn()  #<! The small VGG-style CNN of the CIFAR-10 training lesson
-
-
-def Sync(oDevice: torch.device) -> None:
-    if oDevice.type == 'cuda':
-        torch.cuda.synchronize()
-    elif oDevice.type == 'mps':
-        torch.mps.synchronize()
 
 
 def BareLoop(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: torch.optim.Optimizer,
@@ -100,21 +93,21 @@ def main() -> None:
 
     def TimeBare() -> float:
         oModel, oOpt = NewModelAndOpt()
-        Sync(oDevice)
+        SyncDevice(oDevice)
         startTime = time.perf_counter()
         BareLoop(oModel, dlTrain, dlVal, oOpt, oDevice, oArgs.channels_last, autocastDtype)
-        Sync(oDevice)
+        SyncDevice(oDevice)
         return numImg / (time.perf_counter() - startTime)
 
     def TimeTrainModel() -> float:
         oModel, oOpt = NewModelAndOpt()
         hS = MulticlassAccuracy(num_classes=10, average='micro')
-        Sync(oDevice)
+        SyncDevice(oDevice)
         startTime = time.perf_counter()
         TrainModel(oModel, dlTrain, dlVal, oOpt, 1, nn.CrossEntropyLoss(), hS, checkpointPath=None,
                    showProgress=not oArgs.no_progress, verbose=False, channelsLast=oArgs.channels_last,
                    autocastDtype=autocastDtype)
-        Sync(oDevice)
+        SyncDevice(oDevice)
         return numImg / (time.perf_counter() - startTime)
 
     TimeBare(), TimeTrainModel()  #<! Warm-up: allocator, kernels selection, compilation

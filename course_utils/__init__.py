@@ -22,14 +22,14 @@ notebook needs. Where each lives:
 from importlib.metadata import PackageNotFoundError, version
 
 from .config import (CanReach, GetCacheDir, GetDataRoot, GetDevice, GetNumWorkers, IsColab, IsQuickMode,
-                     MissingDataError, ModelDevice)
+                     MissingDataError, ModelDevice, SyncDevice)
 from .convolution import Conv2DIm2Col, Conv2DLoops
 from .data import (CIFAR10_CLASSES, FASHION_MNIST_CLASSES, ChannelMeanStd, Cifar10Folder, Cifar10Loaders,
                    Cifar10Transforms, LoadCifar10, LoadFashionMnist, MakeCifar10Loaders, StratifiedIndices,
                    StratifiedSplit, StratifiedSubset, SubsetByIndices, UInt8ImagesMeanStd)
 from .fast_data import DeviceBatchLoader, RandomCropBatch, RandomFlipBatch
 from .files import WriteAtomically
-from .loops import LearnRateRangeResult, LearningRateRangeTest, ReadTensorBoardScalars, ScalarSeries
+from .loops import EndlessBatches, LearnRateRangeResult, LearningRateRangeTest, ReadTensorBoardScalars, ScalarSeries
 from .metrics import AccuracyLogits
 from .models import (BasicBlock, Bottleneck, BuildMobileNetV1, BuildResNet9, BuildVggCnn, CifarResNet, ConvBnRelu,
                      CountFlops, CountParameters, DepthwiseSeparableConv, InceptionBlock, LeNet5, LeNet5Modern,
@@ -60,7 +60,7 @@ except PackageNotFoundError:  #<! Imported from a folder without installing (e.g
 __all__ = [
     # config
     'CanReach', 'GetCacheDir', 'GetDataRoot', 'GetDevice', 'GetNumWorkers', 'IsColab', 'IsQuickMode',
-    'MissingDataError', 'ModelDevice',
+    'MissingDataError', 'ModelDevice', 'SyncDevice',
     # convolution
     'Conv2DIm2Col', 'Conv2DLoops',
     # data
@@ -72,7 +72,7 @@ __all__ = [
     # files
     'WriteAtomically',
     # loops
-    'LearnRateRangeResult', 'LearningRateRangeTest', 'ReadTensorBoardScalars', 'ScalarSeries',
+    'EndlessBatches', 'LearnRateRangeResult', 'LearningRateRangeTest', 'ReadTensorBoardScalars', 'ScalarSeries',
     # metrics
     'AccuracyLogits',
     # models

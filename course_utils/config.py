@@ -129,6 +129,16 @@ def ModelDevice(oModel: torch.nn.Module) -> torch.device:
     return torch.device('cpu')
 
 
+def SyncDevice(device: torch.device | str) -> None:
+    """Wait for the work queued on ``device``: CUDA and MPS kernels run asynchronously, so a timer read before this
+    would stop before the work it times. Nothing to wait for on the CPU."""
+    oDevice = torch.device(device)
+    if oDevice.type == 'cuda':
+        torch.cuda.synchronize(oDevice)
+    elif oDevice.type == 'mps':
+        torch.mps.synchronize()
+
+
 def GetNumWorkers(device: torch.device | str | None = None) -> int:
     """Return a sensible ``num_workers`` for a ``DataLoader`` feeding a model on ``device``.
 

@@ -1,4 +1,6 @@
-"""Tools around the training loop: a learning-rate range test and reading TensorBoard scalars back.
+"""Tools around the training loop: endless batches, a learning-rate range test and reading TensorBoard scalars back.
+
+- ``EndlessBatches``: a loader's batches pass after pass, for loops counted in optimizer steps, not epochs.
 
 - ``LearningRateRangeTest``: the loss while the learning rate grows exponentially, batch by batch (Smith, 2017,
   "Cyclical Learning Rates for Training Neural Networks", section 3.3); the model and optimizer are restored after.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -20,6 +22,21 @@ from torch import nn
 from torch.optim import Optimizer
 
 from .config import ModelDevice
+
+
+# ------------------------------------------------------------------------------------------------
+# Batches by steps
+# ------------------------------------------------------------------------------------------------
+def EndlessBatches(dlData: Iterable) -> Iterator:
+    """The batches of ``dlData``, pass after pass (each pass a new iteration: a new order and new augmentation for
+    a shuffling loader). Raises ``ValueError`` when a pass yields nothing, instead of looping forever."""
+    while True:
+        numBatches = 0
+        for batch in dlData:
+            numBatches += 1
+            yield batch
+        if numBatches == 0:
+            raise ValueError('The data loader yielded no batches: check the data set and the batch size.')
 
 
 # ------------------------------------------------------------------------------------------------

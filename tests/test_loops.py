@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils import (AccuracyLogits, LearningRateRangeTest, PlotClassProbabilities, ReadTensorBoardScalars,
-                          TrainModel)
+from course_utils import (AccuracyLogits, EndlessBatches, LearningRateRangeTest, PlotClassProbabilities, ReadTensorBoardScalars,
+                          SyncDevice, TrainModel)
 
 
 def _Problem(numSamples: int = 256, seed: int = 0) -> tuple[nn.Module, DataLoader]:
@@ -138,3 +138,29 @@ def test_probability_bars_mark_prediction_and_truth() -> None:
 def test_probability_bars_reject_bad_input(mProb: torch.Tensor, lClasses: list | None, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         PlotClassProbabilities(torch.rand(2, 1, 8, 8), mProb, lClasses=lClasses)
+
+
+def test_endless_batches_start_a_new_pass_when_one_ends() -> None:
+    dlData = DataLoader(TensorDataset(torch.arange(5.0)), batch_size=2, shuffle=True,
+                        generator=torch.Generator().manual_seed(0))
+    oBatches = EndlessBatches(dlData)
+    lPasses = [torch.cat([next(oBatches)[0] for _ in range(3)]) for _ in range(3)]  #<! 3 batches make one pass
+    for vPass in lPasses:
+        assert sorted(vPass.tolist()) == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert len({tuple(vPass.tolist()) for vPass in lPasses}) > 1, 'Expected a new shuffle in each pass'
+
+
+def test_endless_batches_refuse_an_empty_loader() -> None:
+    with pytest.raises(ValueError, match='no batches'):
+        next(EndlessBatches(DataLoader(TensorDataset(torch.arange(3.0)), batch_size=4, drop_last=True)))
+
+
+def test_sync_device_waits_on_the_device_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    lCalls = []
+    monkeypatch.setattr(torch.cuda, 'synchronize', lambda device=None: lCalls.append(('cuda', device)))
+    monkeypatch.setattr(torch.mps, 'synchronize', lambda: lCalls.append(('mps', None)))
+    SyncDevice('cpu')
+    assert lCalls == []
+    SyncDevice(torch.device('cuda', 1))
+    SyncDevice('mps')
+    assert lCalls == [('cuda', torch.device('cuda', 1)), ('mps', None)]
