@@ -80,32 +80,24 @@ def LearningRateRangeTest(oModel: nn.Module, dlTrain: Iterable, hL: Callable, oO
     wasTraining = oModel.training
     oModel.train()
     try:
-        stepIdx = 0
-        while stepIdx < numSteps:
-            numBatches = 0
-            for mX, vY in dlTrain:
-                numBatches += 1
-                learnRate = minLearnRate * valFactor ** stepIdx
-                for dGroup in oOpt.param_groups:
-                    dGroup['lr'] = learnRate
-                mX, vY = mX.to(oDevice), vY.to(oDevice)
-                valLoss = hL(oModel(mX), vY)
-                oOpt.zero_grad(set_to_none=True)
-                valLoss.backward()
-                oOpt.step()
-                lossItem = valLoss.item()
-                valAvg = smoothBeta * valAvg + (1 - smoothBeta) * lossItem
-                valSmooth = valAvg / (1 - smoothBeta ** (stepIdx + 1))  #<! Bias correction: the average starts at 0
-                lLearnRate.append(learnRate)
-                lLoss.append(lossItem)
-                lSmooth.append(valSmooth)
-                valBest = min(valBest, valSmooth)
-                stepIdx += 1
-                if stepIdx >= numSteps or not math.isfinite(valSmooth) or valSmooth > divergeFactor * valBest:
-                    stepIdx = numSteps  #<! Done, or diverged: the larger rates only blow up further
-                    break
-            if numBatches == 0:
-                raise ValueError('The data loader yielded no batches: check the data set and the batch size.')
+        for stepIdx, (mX, vY) in zip(range(numSteps), EndlessBatches(dlTrain)):  #<! Cycles a short loader
+            learnRate = minLearnRate * valFactor ** stepIdx
+            for dGroup in oOpt.param_groups:
+                dGroup['lr'] = learnRate
+            mX, vY = mX.to(oDevice), vY.to(oDevice)
+            valLoss = hL(oModel(mX), vY)
+            oOpt.zero_grad(set_to_none=True)
+            valLoss.backward()
+            oOpt.step()
+            lossItem = valLoss.item()
+            valAvg = smoothBeta * valAvg + (1 - smoothBeta) * lossItem
+            valSmooth = valAvg / (1 - smoothBeta ** (stepIdx + 1))  #<! Bias correction: the average starts at 0
+            lLearnRate.append(learnRate)
+            lLoss.append(lossItem)
+            lSmooth.append(valSmooth)
+            valBest = min(valBest, valSmooth)
+            if not math.isfinite(valSmooth) or valSmooth > divergeFactor * valBest:
+                break  #<! Diverged: the larger rates only blow up further
     finally:
         oModel.load_state_dict(dModelState)
         oOpt.load_state_dict(dOptState)  #<! Also restores each group's learning rate
