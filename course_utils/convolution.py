@@ -69,7 +69,8 @@ def Conv2DLoops(tX: torch.Tensor, tW: torch.Tensor, vB: torch.Tensor | None = No
     numOutH = ConvOutputSize(tX.shape[2], kH, sH, tuPadding[0], dH)
     numOutW = ConvOutputSize(tX.shape[3], kW, sW, tuPadding[1], dW)
     tXPad = F.pad(tX, (tuPadding[1], tuPadding[1], tuPadding[0], tuPadding[0]))
-    tY = torch.zeros(tX.shape[0], tW.shape[0], numOutH, numOutW, dtype=torch.result_type(tX, tW))
+    # On the input's device: a CPU output would make every pixel's assignment a device-to-host copy
+    tY = torch.zeros(tX.shape[0], tW.shape[0], numOutH, numOutW, dtype=torch.result_type(tX, tW), device=tX.device)
     for ii in range(numOutH):
         for jj in range(numOutW):
             # The input patch under the kernel: N x C_in x kH x kW (every d-th pixel when dilated)

@@ -290,10 +290,16 @@ def StratifiedSplit(dsData: Dataset, numValPerClass: int, seed: int = 0) -> tupl
 # ------------------------------------------------------------------------------------------------
 # Statistics
 # ------------------------------------------------------------------------------------------------
+def _AccumulateDtype(device: torch.device | str) -> torch.dtype:
+    """The dtype ``ChannelMeanStd`` sums in on ``device``: float64, except on Apple MPS, which has no float64."""
+    return torch.float32 if torch.device(device).type == 'mps' else torch.float64
+
+
 def ChannelMeanStd(dlData: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and (population) standard deviation in one streaming pass over a loader (or any iterable).
 
-    Uses Var[X] = E[X^2] - E[X]^2, accumulated in float64 so that 50,000 images lose no precision.
+    Uses Var[X] = E[X^2] - E[X]^2, accumulated in float64 so that 50,000 images lose no precision (float32 on
+    Apple MPS, which has no float64). The sums stay on the batches' device: no host sync per batch.
     The loader yields ``tX`` (N x C x H x W) or ``(tX, vY)`` batches; returns two length-C tensors.
     """
     vSum = vSumSq = None
@@ -302,7 +308,7 @@ def ChannelMeanStd(dlData: Iterable) -> tuple[torch.Tensor, torch.Tensor]:
         tX = batch[0] if isinstance(batch, (tuple, list)) else batch
         if tX.ndim != 4:
             raise ValueError(f'Expected batches of shape N x C x H x W, got {tuple(tX.shape)}.')
-        tX = tX.to(torch.float64)
+        tX = tX.to(_AccumulateDtype(tX.device))
         vBatchSum = tX.sum(dim=(0, 2, 3))
         vBatchSumSq = tX.square().sum(dim=(0, 2, 3))
         vSum = vBatchSum if vSum is None else vSum + vBatchSum

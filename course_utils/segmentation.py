@@ -230,10 +230,14 @@ class CoarseElasticTransform(TF.ElasticTransform):
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
         valH, valW = TF.query_size(flat_inputs)
+        # The field is built where the image is (the warp runs there): only the 2 x g x g draws cross, not H x W x 2.
+        # The draws stay on the CPU's global generator, so torch.manual_seed gives the same field on every device.
+        oDevice = next((inpt.device for inpt in flat_inputs if isinstance(inpt, torch.Tensor) and inpt.ndim >= 2),
+                       torch.device('cpu'))
         tCoarse = torch.randn(1, 2, self.gridSize, self.gridSize) * self.displacementStd  #<! Pixels (dx, dy)
-        tField = F.interpolate(tCoarse, size=(valH, valW), mode='bicubic', align_corners=True)
+        tField = F.interpolate(tCoarse.to(oDevice), size=(valH, valW), mode='bicubic', align_corners=True)
         # ElasticTransform's displacement is in grid_sample units: the image spans [-1, 1], so 1 pixel = 2 / size
-        tField = tField * torch.tensor([2 / valW, 2 / valH]).view(1, 2, 1, 1)
+        tField = tField * torch.tensor([2 / valW, 2 / valH], device=oDevice).view(1, 2, 1, 1)
         return {'displacement': tField.permute(0, 2, 3, 1)}  #<! 1 x H x W x 2
 
 
@@ -461,9 +465,9 @@ class IoUScore:
         tPred = tZ.argmax(dim=1) == self.classIdx
         tTrue = tY == self.classIdx
         numUnion = (tPred | tTrue).sum()
-        if numUnion == 0:
-            return torch.ones((), device=tZ.device)
-        return (tPred & tTrue).sum() / numUnion
+        # torch.where, not `if numUnion == 0`: a Python branch on a tensor is a host sync every batch on a GPU
+        # (the 0 / 0 = nan of the other branch is computed and discarded)
+        return torch.where(numUnion == 0, 1.0, (tPred & tTrue).sum() / numUnion)
 
 
 def SegmentationScores(tYPred: torch.Tensor, tY: torch.Tensor,

@@ -75,19 +75,38 @@ def GetActivations(oModel: nn.Module, tX: torch.Tensor, layerTypes: tuple[type[n
 def TopActivatingImages(oModel: nn.Module, dlData: DataLoader, layerName: str, channelIdx: int,
                         numTop: int = 9) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices (into the loader's data set, which must not be shuffled) of the ``numTop`` images whose mean
-    activation of one channel of one layer is the highest, and those activations."""
-    lScores = []
+    activation of one channel of one layer is the highest, and those activations (both on the CPU).
+
+    The model runs in eval mode without gradients; its training mode is restored afterwards (also on an error).
+    The channel is reduced to one score per image on the model's device, and only the ``numTop`` results are
+    copied to the CPU, once: no copy of whole activations, no host sync per batch.
+    """
+    oLayer = SelectLayers(oModel, lLayerNames=[layerName])[layerName]
+    lScores: list[torch.Tensor] = []
+
+    def Hook(oModule: nn.Module, tuInput: tuple, tOutput: torch.Tensor) -> None:
+        # Reduced here, before an in-place layer after this one (e.g. ReLU(inplace=True)) could change the output
+        if not 0 <= channelIdx < tOutput.shape[1]:
+            raise ValueError(f'Layer {layerName!r} has {tOutput.shape[1]} channels; channelIdx={channelIdx} is out '
+                             'of range.')
+        lScores.append(tOutput.detach()[:, channelIdx].flatten(1).mean(dim=1))
+
+    wasTraining = oModel.training
     oModel.eval()
-    with RecordActivations(oModel, lLayerNames=[layerName]) as dActivations, torch.no_grad():
-        for mX, *_ in dlData:
-            oModel(mX.to(ModelDevice(oModel)))
-            tAct = dActivations[layerName]
-            if not 0 <= channelIdx < tAct.shape[1]:
-                raise ValueError(f'Layer {layerName!r} has {tAct.shape[1]} channels; channelIdx={channelIdx} is out of range.')
-            lScores.append(tAct[:, channelIdx].flatten(1).mean(dim=1))
+    oHandle = oLayer.register_forward_hook(Hook)
+    try:
+        with torch.no_grad():
+            oDevice = ModelDevice(oModel)
+            for mX, *_ in dlData:
+                oModel(mX.to(oDevice))
+    finally:
+        oHandle.remove()
+        oModel.train(wasTraining)
+    if not lScores:
+        raise ValueError('The data loader yielded no batches.')
     vScores = torch.cat(lScores)
     vTop, vIdx = torch.topk(vScores, min(numTop, len(vScores)))
-    return vIdx, vTop
+    return vIdx.cpu(), vTop.cpu()
 
 
 def _Standardize01(tX: torch.Tensor) -> torch.Tensor:
