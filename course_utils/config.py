@@ -6,6 +6,8 @@ variable, because Jupyter kernels (and nbmake) inherit the environment:
 - ``COURSE_DATA_DIR``: the data root (default: the repository's ``datasets/`` folder).
 - ``COURSE_CACHE_DIR``: where decoded image arrays are cached (default: ``~/.cache/course_utils``).
 - ``COURSE_QUICK``: ``1`` / ``true`` runs the notebooks on small subsets with few epochs (CI).
+- ``COURSE_SCALE``: ``quick``, ``cpu`` or ``accelerator``: the size of a lesson's experiments (default: ``quick``
+  with ``COURSE_QUICK``, else ``accelerator`` on CUDA / MPS and ``cpu`` on a CPU). See ``GetScale``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import socket
 import sys
 from pathlib import Path
 
+from typing import NamedTuple
+
 import torch
 
 DATA_DIR_ENV = 'COURSE_DATA_DIR'
 CACHE_DIR_ENV = 'COURSE_CACHE_DIR'
 QUICK_MODE_ENV = 'COURSE_QUICK'
+SCALE_ENV = 'COURSE_SCALE'
+SCALES = ('quick', 'cpu', 'accelerator')  #<! CI's tiny budget; at most 45 min on 2 cores; what a GPU deserves
 
 _TRUE_WORDS = {'1', 'true', 'yes', 'on'}
 _FALSE_WORDS = {'', '0', 'false', 'no', 'off'}
@@ -95,12 +101,7 @@ def GetCacheDir() -> Path:
     return baseDir / 'course_utils'
 
 
-def IsQuickMode() -> bool:
-    """Return ``True`` when ``$COURSE_QUICK`` asks for quick mode (small subsets, few epochs).
-
-    Raises ``ValueError`` for a value that is neither true-like nor false-like, rather than
-    silently guessing what the user meant.
-    """
+def _QuickFlag() -> bool:
     valRaw = os.environ.get(QUICK_MODE_ENV, '')
     valNorm = valRaw.strip().lower()
     if valNorm in _TRUE_WORDS:
@@ -111,6 +112,44 @@ def IsQuickMode() -> bool:
         f'{QUICK_MODE_ENV}={valRaw!r} is not understood: use 1/true/yes/on for quick mode, '
         f'0/false/no/off (or leave it unset) for the full lesson.'
     )
+
+
+def GetScale(device: torch.device | str | None = None) -> str:
+    """Return the scale of a lesson's experiments: ``'quick'``, ``'cpu'`` or ``'accelerator'``.
+
+    - ``'quick'`` (``COURSE_QUICK=1``, CI): small subsets and few epochs, minutes per lesson.
+    - ``'cpu'``: the full lesson within about 45 minutes on 2 CPU cores.
+    - ``'accelerator'``: the full lesson at the size its subject deserves (whole splits, paper widths), on CUDA / MPS.
+
+    ``$COURSE_SCALE`` chooses it; otherwise quick mode, else by ``device`` (default ``GetDevice()``): CUDA and MPS
+    get ``'accelerator'``, a CPU ``'cpu'``. Raises ``ValueError`` for an unknown scale, or for ``COURSE_QUICK=1`` with
+    another ``COURSE_SCALE`` (the two would disagree).
+    """
+    isQuick = _QuickFlag()
+    valRaw = os.environ.get(SCALE_ENV, '')
+    valScale = valRaw.strip().lower()
+    if valScale:
+        if valScale not in SCALES:
+            raise ValueError(f'{SCALE_ENV}={valRaw!r} is not understood: use one of {", ".join(SCALES)} '
+                             f'(or leave it unset to choose by the device).')
+        if isQuick and valScale != 'quick':
+            raise ValueError(f'{QUICK_MODE_ENV} asks for quick mode but {SCALE_ENV}={valRaw!r}: unset one of them.')
+        return valScale
+    if isQuick:
+        return 'quick'
+    deviceType = torch.device(device).type if device is not None else GetDevice().type
+    return 'accelerator' if deviceType in {'cuda', 'mps'} else 'cpu'
+
+
+def IsQuickMode() -> bool:
+    """Return ``True`` when ``$COURSE_QUICK`` (or ``COURSE_SCALE=quick``) asks for quick mode (small subsets, few epochs).
+
+    Raises ``ValueError`` for a value that is neither true-like nor false-like, rather than
+    silently guessing what the user meant.
+    """
+    if _QuickFlag():
+        return True
+    return os.environ.get(SCALE_ENV, '').strip().lower() == 'quick'
 
 
 def GetDevice() -> torch.device:
@@ -137,6 +176,55 @@ def SyncDevice(device: torch.device | str) -> None:
         torch.cuda.synchronize(oDevice)
     elif oDevice.type == 'mps':
         torch.mps.synchronize()
+
+
+def CpuHasNativeBf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512_BF16 / AMX-BF16 on x86, BF16 on ARM).
+
+    Elsewhere PyTorch emulates bfloat16 in software, 12-15x slower than float32 (measured on the course's CPU).
+    """
+    cpuCapability = torch.backends.cpu.get_cpu_capability()  #<! The vector instructions of PyTorch's CPU kernels
+    dFeatures = torch.cpu.get_capabilities() if hasattr(torch.cpu, 'get_capabilities') else {}  #<! Newer PyTorch
+    if cpuCapability == 'AVX512':
+        # Both x86 extensions come only with AVX-512; without the feature list they cannot be told apart
+        return bool(dFeatures.get('avx512_bf16') or dFeatures.get('amx_bf16')) if dFeatures else True
+    return bool(dFeatures.get('bf16') or dFeatures.get('sve_bf16'))  #<! ARM; False on x86 without AVX-512
+
+
+class MixedPrecision(NamedTuple):
+    """What ``ChooseMixedPrecision`` picked: the autocast dtype (``None``: float32), whether float16 needs a
+    ``GradScaler``, and why, in words."""
+
+    autocastDtype: torch.dtype | None
+    useGradScaler: bool
+    reason: str
+
+
+def ChooseMixedPrecision(device: torch.device | str) -> MixedPrecision:
+    """The mixed precision worth trying on ``device``, chosen by capability, never by emulation.
+
+    - CUDA with compute capability 8.0 or newer (A100, RTX 30xx, L4, H100): bfloat16, no scaler.
+    - CUDA below 8.0 (T4 7.5, V100 7.0): float16 with a ``GradScaler``. ``torch.cuda.is_bf16_supported()`` is
+      ``True`` on a T4 because it counts emulation; bfloat16 convolutions there are slower than float32.
+    - CPU: bfloat16 only with native bf16 (``CpuHasNativeBf16``), else float32.
+    - Apple MPS and other devices: float32.
+    """
+    oDevice = torch.device(device)
+    if oDevice.type == 'cuda':
+        tuCapability = torch.cuda.get_device_capability(oDevice)
+        if tuCapability >= (8, 0):
+            return MixedPrecision(torch.bfloat16, False,
+                                  f'CUDA compute capability {tuCapability[0]}.{tuCapability[1]} (>= 8.0): bfloat16')
+        return MixedPrecision(torch.float16, True,
+                              f'CUDA compute capability {tuCapability[0]}.{tuCapability[1]} (< 8.0, no native '
+                              f'bfloat16): float16 with a GradScaler')
+    if oDevice.type == 'cpu':
+        cpuCapability = torch.backends.cpu.get_cpu_capability()
+        if CpuHasNativeBf16():
+            return MixedPrecision(torch.bfloat16, False, f'CPU ({cpuCapability}) with native bfloat16: bfloat16')
+        return MixedPrecision(None, False, f'CPU ({cpuCapability}) without native bfloat16 (AVX512_BF16 / AMX-BF16 '
+                                           f'or ARM BF16): bfloat16 would be emulated, many times slower; float32')
+    return MixedPrecision(None, False, f'{oDevice.type}: float32 (mixed precision is not used there)')
 
 
 def GetNumWorkers(device: torch.device | str | None = None) -> int:

@@ -15,32 +15,48 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 
-def RandomCropBatch(tX: torch.Tensor, padding: int, oGen: torch.Generator) -> torch.Tensor:
-    """Random crop of every image of a batch (``N x C x H x W``) from its zero-padded version, same size as the input.
+def CropBatch(tX: torch.Tensor, padding: int, vDy: torch.Tensor, vDx: torch.Tensor) -> torch.Tensor:
+    """Crop every image of a batch (``N x C x H x W``) from its zero-padded version at the offsets ``vDy``, ``vDx``
+    (one pair per image, in ``[0, 2 padding]``, on the batch's device); same size as the input.
 
-    One offset pair per image; rows, then columns, are picked with two ``gather`` calls (about 4x faster than one
-    4D advanced-indexing operation on a CPU).
+    Rows, then columns, are picked with two ``gather`` calls (about 4x faster than one 4D advanced-indexing operation
+    on a CPU). No value is read back to the host, so nothing waits for the device.
     """
     if padding == 0:
         return tX
     numImg, numChannels, numRows, numCols = tX.shape
     tPad = F.pad(tX, (padding, padding, padding, padding))
-    vDy = torch.randint(0, 2 * padding + 1, (numImg,), generator=oGen).to(tX.device)
-    vDx = torch.randint(0, 2 * padding + 1, (numImg,), generator=oGen).to(tX.device)
     tRows = (vDy[:, None] + torch.arange(numRows, device=tX.device)).view(numImg, 1, numRows, 1)
     tRowsCrop = torch.gather(tPad, 2, tRows.expand(numImg, numChannels, numRows, tPad.shape[3]))
     tCols = (vDx[:, None] + torch.arange(numCols, device=tX.device)).view(numImg, 1, 1, numCols)
     return torch.gather(tRowsCrop, 3, tCols.expand(numImg, numChannels, numRows, numCols))
 
 
+def FlipBatch(tX: torch.Tensor, vFlip: torch.Tensor) -> torch.Tensor:
+    """Flip horizontally the images of a batch where the boolean ``vFlip`` is set (returns a new tensor).
+
+    ``torch.where`` computes both versions and picks per image: a boolean-mask index (``tX[vFlip]``) would call
+    ``nonzero``, which makes the host wait for the device on every batch.
+    """
+    return torch.where(vFlip.view(-1, 1, 1, 1), tX.flip(3), tX)
+
+
+def RandomCropBatch(tX: torch.Tensor, padding: int, oGen: torch.Generator) -> torch.Tensor:
+    """Random crop of every image of a batch from its zero-padded version: ``CropBatch`` at offsets drawn from the CPU
+    generator ``oGen`` (the same draws on every device)."""
+    if padding == 0:
+        return tX
+    vDy = torch.randint(0, 2 * padding + 1, (tX.shape[0],), generator=oGen)
+    vDx = torch.randint(0, 2 * padding + 1, (tX.shape[0],), generator=oGen)
+    return CropBatch(tX, padding, vDy.to(tX.device), vDx.to(tX.device))
+
+
 def RandomFlipBatch(tX: torch.Tensor, flipProb: float, oGen: torch.Generator) -> torch.Tensor:
-    """Flip each image of a batch horizontally with probability ``flipProb`` (returns a new tensor)."""
+    """Flip each image of a batch horizontally with probability ``flipProb`` (``FlipBatch`` with draws from the CPU
+    generator ``oGen``; returns a new tensor)."""
     if flipProb == 0:
         return tX
-    vFlip = (torch.rand(tX.shape[0], generator=oGen) < flipProb).to(tX.device)
-    tOut = tX.clone()
-    tOut[vFlip] = tX[vFlip].flip(3)  #<! Only the chosen images are flipped and written
-    return tOut
+    return FlipBatch(tX, (torch.rand(tX.shape[0], generator=oGen) < flipProb).to(tX.device))
 
 
 class DeviceBatchLoader:
@@ -95,15 +111,36 @@ class DeviceBatchLoader:
         numImg = len(self.tX)
         return numImg // self.batchSize if self.dropLast else -(-numImg // self.batchSize)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def Standardize(self, tX: torch.Tensor | None = None) -> torch.Tensor:
+        """``(x / 255 - µ) / σ`` of uint8 images ``N x C x H x W`` on the loader's device, without augmentation
+        (default: all the loader's images, e.g. to compute features of a whole labelled set at once)."""
+        tX = self.tX if tX is None else tX
+        return tX.float() * self.vScale + self.vShift
+
+    def _EpochDraws(self) -> torch.Tensor:
+        """The epoch's order, crop offsets and flips, drawn at once on the CPU generator (identical batches on every
+        device) and moved in one copy: a ``4 x N`` int64 tensor on the device (order, dy, dx, flip)."""
         numImg = len(self.tX)
         vOrder = torch.randperm(numImg, generator=self.oGen) if self.shuffle else torch.arange(numImg)
-        vOrder = vOrder.to(self.device)
+        vDy = vDx = vFlip = torch.zeros(numImg, dtype=torch.long)
+        if self.cropPadding > 0:
+            vDy = torch.randint(0, 2 * self.cropPadding + 1, (numImg,), generator=self.oGen)
+            vDx = torch.randint(0, 2 * self.cropPadding + 1, (numImg,), generator=self.oGen)
+        if self.flipProb > 0:
+            vFlip = (torch.rand(numImg, generator=self.oGen) < self.flipProb).long()
+        return torch.stack((vOrder, vDy, vDx, vFlip)).to(self.device)  #<! One host-to-device copy per epoch
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        mDraws = self._EpochDraws()
         for batchIdx in range(len(self)):
-            vIdx = vOrder[batchIdx * self.batchSize:(batchIdx + 1) * self.batchSize]
-            tBatch = RandomCropBatch(self.tX[vIdx], self.cropPadding, self.oGen)
-            tBatch = RandomFlipBatch(tBatch, self.flipProb, self.oGen)
-            tBatch = tBatch.float() * self.vScale + self.vShift
+            mBatchDraws = mDraws[:, batchIdx * self.batchSize:(batchIdx + 1) * self.batchSize]
+            vIdx = mBatchDraws[0]
+            tBatch = self.tX[vIdx]
+            if self.cropPadding > 0:
+                tBatch = CropBatch(tBatch, self.cropPadding, mBatchDraws[1], mBatchDraws[2])
+            if self.flipProb > 0:
+                tBatch = FlipBatch(tBatch, mBatchDraws[3].bool())
+            tBatch = self.Standardize(tBatch)
             if self.channelsLast:
                 tBatch = tBatch.contiguous(memory_format=torch.channels_last)
             yield tBatch, self.vY[vIdx]

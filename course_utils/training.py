@@ -20,7 +20,7 @@ from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CyclicLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .config import ModelDevice
 from .files import WriteAtomically
@@ -55,6 +55,17 @@ def AutocastContext(oDevice: torch.device, autocastDtype: torch.dtype | None) ->
     if autocastDtype not in AUTOCAST_DTYPES:
         raise ValueError(f'autocastDtype must be None, torch.bfloat16 or torch.float16, got {autocastDtype}.')
     return torch.autocast(device_type=oDevice.type, dtype=autocastDtype)
+
+
+def ToDevice(tX: torch.Tensor, oDevice: torch.device) -> torch.Tensor:
+    """Move a batch to ``oDevice``, asynchronously only for a pinned CPU tensor going to CUDA.
+
+    An asynchronous copy from pageable memory is unsafe: on Apple MPS the source can be released before the queued
+    copy reads it (silently wrong batches), and on CUDA it is synchronous anyway. A tensor already on the device is
+    returned as is.
+    """
+    isAsync = oDevice.type == 'cuda' and tX.device.type == 'cpu' and tX.is_pinned()
+    return tX.to(oDevice, non_blocking=isAsync)
 
 
 def _NumBatches(dlData: Any) -> int | None:
@@ -93,40 +104,41 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
     isTrain = opMode is NNMode.TRAIN
     if isTrain and oOpt is None:
         raise ValueError('TrainEpoch in NNMode.TRAIN needs an optimizer (oOpt).')
+    if isTrain and autocastDtype == torch.float16 and (oScaler is None or not oScaler.is_enabled()):
+        raise ValueError('Training under float16 autocast needs a GradScaler: float16 gradients underflow to 0. Pass '
+                         'oScaler=torch.amp.GradScaler(device.type), use torch.bfloat16, or call TrainModel, which '
+                         'makes the scaler itself.')
     oDevice = ModelDevice(oModel)
     oAutocast = AutocastContext(oDevice, autocastDtype)
+    # A disabled scaler passes through (scale() returns the loss, step() calls oOpt.step()): one code path for both
+    oScaler = oScaler if oScaler is not None else torch.amp.GradScaler(oDevice.type, enabled=False)
     oModel.train(isTrain)  #<! BatchNorm / Dropout behave by mode: set it every epoch, for the whole epoch
     if hasattr(hS, 'reset'):
         hS.reset()  #<! torchmetrics metrics accumulate state across calls
 
-    # Sums stay on the device: no host sync per batch (the bar syncs every `progressEvery` batches).
+    # Sums stay on the device: no host sync per batch (the bar syncs once every `progressEvery` batches).
     # float64 keeps 50,000 additions exact; Apple MPS has no float64, float32 there.
     accDtype = torch.float32 if oDevice.type == 'mps' else torch.float64
-    tLossSum = torch.zeros((), dtype=accDtype, device=oDevice)
-    tScoreSum = torch.zeros((), dtype=accDtype, device=oDevice)
+    vSums = torch.zeros(2, dtype=accDtype, device=oDevice)  #<! Loss and score sums, read back in one copy
     numSamples = 0
     # The bar counts batches but never wraps the loader: tqdm.auto's asyncio variant calls iter() on what it wraps,
     # which would start a second DataLoader iterator (its workers, and one draw of a seeded loader's generator)
     oBar = tqdm(total=_NumBatches(dlData), desc='Train' if isTrain else 'Valid', leave=False,
                 disable=not showProgress, unit='batch', dynamic_ncols=True)
     for batchIdx, (mX, vY) in enumerate(dlData):
-        mX = mX.to(oDevice, non_blocking=True)
-        vY = vY.to(oDevice, non_blocking=True)
+        mX = ToDevice(mX, oDevice)
+        vY = ToDevice(vY, oDevice)
         if channelsLast and mX.ndim == 4:
             mX = mX.contiguous(memory_format=torch.channels_last)
-        batchSize = mX.shape[0]
+        batchSize = mX.shape[0]  #<! A shape, known on the host: no sync
         if isTrain:
             with oAutocast:
                 mZ = oModel(mX)
                 valLoss = hL(mZ, vY)
             oOpt.zero_grad(set_to_none=True)
-            if oScaler is not None:
-                oScaler.scale(valLoss).backward()
-                oScaler.step(oOpt)
-                oScaler.update()
-            else:
-                valLoss.backward()
-                oOpt.step()
+            oScaler.scale(valLoss).backward()
+            oScaler.step(oOpt)  #<! An enabled scaler reads found-inf back unless the optimizer is fused
+            oScaler.update()
             if oSch is not None:
                 if lLearnRate is not None:
                     lLearnRate.append(_CurrentLearnRate(oOpt))
@@ -137,17 +149,20 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
                 valLoss = hL(mZ, vY)
         with torch.no_grad():
             valScore = hS(mZ.detach().float(), vY)
-            tLossSum += valLoss.detach() * batchSize
-            tScoreSum += valScore.detach() * batchSize if torch.is_tensor(valScore) else valScore * batchSize
+            if not torch.is_tensor(valScore):  #<! A score function returning a Python float (it synced already)
+                valScore = torch.tensor(valScore, dtype=accDtype)
+            # Stacked and added in place: a Python float score becomes a CPU tensor, added without a sync
+            vSums += torch.stack((valLoss.detach().to(accDtype), valScore.detach().to(oDevice, accDtype))) * batchSize
         numSamples += batchSize
         oBar.update()
         if showProgress and (batchIdx + 1) % progressEvery == 0:
-            oBar.set_postfix(loss=f'{tLossSum.item() / numSamples:.4f}',
-                             score=f'{tScoreSum.item() / numSamples:.4f}', refresh=False)
+            valLossMean, valScoreMean = (vSums / numSamples).tolist()  #<! One sync for both numbers
+            oBar.set_postfix(loss=f'{valLossMean:.4f}', score=f'{valScoreMean:.4f}', refresh=False)
     oBar.close()
     if numSamples == 0:
         raise ValueError('The data loader yielded no batches: check the data set and the batch size / drop_last.')
-    return tLossSum.item() / numSamples, tScoreSum.item() / numSamples
+    valLossMean, valScoreMean = (vSums / numSamples).tolist()  #<! The epoch's one read-back
+    return valLossMean, valScoreMean
 
 
 def SaveCheckpointAtomically(dCheckpoint: dict[str, Any], checkpointPath: Path | str) -> None:
@@ -246,9 +261,13 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
         verbose:         Print one line per epoch (and the restore message).
         channelsLast:    Convert the model and the image batches to the channels-last memory layout (faster
                          convolutions on CPUs and tensor-core GPUs). Off by default.
-        autocastDtype:   Mixed precision with ``torch.autocast``: ``torch.bfloat16`` (CPUs with native bf16, recent
-                         GPUs) or ``torch.float16`` (CUDA; a ``GradScaler`` is used). Off (float32) by default:
-                         on a CPU without native bf16, bf16 is many times slower.
+        autocastDtype:   Mixed precision with ``torch.autocast``: ``torch.bfloat16`` or ``torch.float16`` (a
+                         ``GradScaler`` is made here). Off (float32) by default. Choose it by capability with
+                         ``ChooseMixedPrecision(device).autocastDtype``: bfloat16 on CUDA compute capability >= 8.0
+                         and on CPUs with native bf16, float16 on older GPUs such as the T4 (where
+                         ``torch.cuda.is_bf16_supported()`` says True, counting slow emulation), none on other CPUs
+                         (emulated bf16 is 12-15x slower) and on MPS. With float16, a fused optimizer
+                         (``AdamW(..., fused=True)``) lets the scaler skip its per-step host sync.
 
     Returns:
         ``TrainResult(oModel, lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate)``, a named tuple that
@@ -268,7 +287,7 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
     if channelsLast:
         oModel.to(memory_format=torch.channels_last)
     # float16 has a narrow range: scale the loss so small gradients do not underflow (bfloat16 needs no scaling)
-    oScaler = torch.amp.GradScaler(oDevice.type) if autocastDtype == torch.float16 else None
+    oScaler = torch.amp.GradScaler(oDevice.type, enabled=autocastDtype == torch.float16)
     dFastArgs = dict(channelsLast=channelsLast, autocastDtype=autocastDtype)
     if checkpointPath is not None:
         checkpointPath = Path(checkpointPath)
@@ -320,7 +339,7 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
                 tqdm.write(f'Epoch {epochIdx + 1:{len(str(numEpoch))}d}/{numEpoch} | '
                            f'Train loss {trainLoss:.4f} score {trainScore:.4f} | '
                            f'Val loss {valLoss:.4f} score {valScore:.4f} | '
-                           f'LR {epochLearnRate:.3e} | {epochTime:5.1f} s' + (' | best, saved' if isBest else ''))
+                           f'LR {epochLearnRate:.3e} | {epochTime:5.1f} s' + (' | best' + (', saved' if checkpointPath is not None else '') if isBest else ''))
     except KeyboardInterrupt:
         tqdm.write(f'Training interrupted after {len(lValScore)} complete epoch(s); returning the history so far.')
     finally:
@@ -340,6 +359,6 @@ def Predict(oModel: nn.Module, dlData: DataLoader) -> tuple[torch.Tensor, torch.
     lScore, lY = [], []
     with torch.no_grad():
         for mX, vY in dlData:
-            lScore.append(oModel(mX.to(oDevice, non_blocking=True)).cpu())
+            lScore.append(oModel(ToDevice(mX, oDevice)).cpu())
             lY.append(vY.cpu())  #<! Loaders that live on the device (DeviceBatchLoader) yield device labels
     return torch.cat(lScore), torch.cat(lY)
