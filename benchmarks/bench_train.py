@@ -5,7 +5,12 @@ optimizer; the bare loop computes the loss only, TrainModel also its score (micr
 best-model bookkeeping. Runs alternate (bare, TrainModel, bare, ...) and the median of each is reported.
 
     python benchmarks/bench_train.py                         # resnet18, batch 256, CPU or the GPU
-    python benchmarks/bench_train.py --model small --channels-last --autocast bf16
+    python benchmarks/bench_train.py --model small --channels-last --autocast auto   # mixed precision by capability
+    python benchmarks/bench_train.py --model small --steps 2 --repeats 1 --batch-size 32  # a smoke run
+
+``--autocast auto`` asks ``ChooseMixedPrecision``: bfloat16 on CUDA compute capability >= 8.0 and on CPUs with
+native bf16, float16 on older GPUs (a T4: ``torch.cuda.is_bf16_supported()`` says True there, counting emulation),
+float32 elsewhere. float16 always trains with a ``GradScaler`` (both loops).
 """
 
 from __future__ import annotations
@@ -21,9 +26,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
-from course_utils import AutocastContext, BuildVggCnn, GetDevice, SyncDevice, TrainModel
+from course_utils import AutocastContext, BuildVggCnn, ChooseMixedPrecision, GetDevice, SyncDevice, TrainModel
 
-DTYPES = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+DTYPES = {'none': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}  #<! And 'auto': by the device's capability
 
 
 def BuildModel(modelName: str) -> nn.Module:
@@ -32,15 +37,21 @@ def BuildModel(modelName: str) -> nn.Module:
     return BuildVggCnn()  #<! The small VGG-style CNN of the CIFAR-10 training lesson
 
 
+def ToDevice(tX: torch.Tensor, oDevice: torch.device) -> torch.Tensor:
+    """Copy a batch to the device, asynchronously only from pinned memory to CUDA: an asynchronous copy from pageable
+    memory may read the batch after it was released (silently wrong batches on Apple MPS)."""
+    return tX.to(oDevice, non_blocking=tX.is_pinned() and oDevice.type == 'cuda')
+
+
 def BareLoop(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: torch.optim.Optimizer,
              oDevice: torch.device, channelsLast: bool, autocastDtype: torch.dtype | None) -> None:
     """The reference: what any training loop must do, and nothing more."""
     hL = nn.CrossEntropyLoss()
     oAutocast = AutocastContext(oDevice, autocastDtype)
-    oScaler = torch.amp.GradScaler(oDevice.type) if autocastDtype == torch.float16 else None
+    oScaler = torch.amp.GradScaler(oDevice.type) if autocastDtype == torch.float16 else None  #<! As TrainModel's
     oModel.train()
     for mX, vY in dlTrain:
-        mX, vY = mX.to(oDevice, non_blocking=True), vY.to(oDevice, non_blocking=True)
+        mX, vY = ToDevice(mX, oDevice), ToDevice(vY, oDevice)
         if channelsLast:
             mX = mX.contiguous(memory_format=torch.channels_last)
         with oAutocast:
@@ -54,9 +65,11 @@ def BareLoop(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: to
             valLoss.backward()
             oOpt.step()
     oModel.eval()
+    tLossSum = torch.zeros((), device=oDevice)
     with torch.no_grad(), oAutocast:
-        for mX, vY in dlVal:  #<! The same validation work as TrainModel's
-            hL(oModel(mX.to(oDevice)), vY.to(oDevice)).item()
+        for mX, vY in dlVal:  #<! The same validation work as TrainModel's: the loss summed on the device
+            tLossSum += hL(oModel(ToDevice(mX, oDevice)), ToDevice(vY, oDevice)).float()
+    float(tLossSum)  #<! One read-back per pass, as TrainModel (no host sync per batch)
 
 
 def main() -> None:
@@ -66,14 +79,20 @@ def main() -> None:
     oParser.add_argument('--steps', type=int, default=20, help='optimizer steps per timed run')
     oParser.add_argument('--repeats', type=int, default=3, help='timed runs of each loop')
     oParser.add_argument('--channels-last', action='store_true')
-    oParser.add_argument('--autocast', choices=list(DTYPES), default='none')
+    oParser.add_argument('--autocast', choices=[*DTYPES, 'auto'], default='none',
+                         help='mixed precision; auto: by capability (ChooseMixedPrecision); fp16 uses a GradScaler')
     oParser.add_argument('--compile', action='store_true', help='torch.compile the model (slow to start)')
     oParser.add_argument('--no-progress', action='store_true', help='TrainModel without progress bars')
     oParser.add_argument('--device', default=None, help='cpu, cuda, mps (default: the best available)')
     oArgs = oParser.parse_args()
 
     oDevice = torch.device(oArgs.device) if oArgs.device else GetDevice()
-    autocastDtype = DTYPES[oArgs.autocast]
+    if oArgs.autocast == 'auto':
+        oMixed = ChooseMixedPrecision(oDevice)
+        autocastDtype = oMixed.autocastDtype
+        print(f'Autocast auto: {oMixed.reason}')
+    else:
+        autocastDtype = DTYPES[oArgs.autocast]
     torch.manual_seed(0)
     numImg = oArgs.steps * oArgs.batch_size
     dsTrain = TensorDataset(torch.randn(numImg, 3, 32, 32), torch.randint(0, 10, (numImg,)))
@@ -118,7 +137,8 @@ def main() -> None:
     valBare, valTrainModel = statistics.median(lBare), statistics.median(lTrainModel)
     deviceName = torch.cuda.get_device_name() if oDevice.type == 'cuda' else f'{oDevice.type} ({torch.get_num_threads()} threads)'
     print(f'Device: {deviceName} | torch {torch.__version__} | model {oArgs.model} | batch {oArgs.batch_size} | '
-          f'channels_last {oArgs.channels_last} | autocast {oArgs.autocast} | compile {oArgs.compile}')
+          f'channels_last {oArgs.channels_last} | autocast {oArgs.autocast} ({autocastDtype}) | '
+          f'compile {oArgs.compile}')
     print(f'Bare loop:  {valBare:8.1f} img/s  (runs: {", ".join(f"{v:.0f}" for v in lBare)})')
     print(f'TrainModel: {valTrainModel:8.1f} img/s  (runs: {", ".join(f"{v:.0f}" for v in lTrainModel)})')
     print(f'Ratio TrainModel / bare: {valTrainModel / valBare:.3f} (overhead {100 * (1 - valTrainModel / valBare):+.1f}%)')

@@ -48,6 +48,7 @@ from .segmentation import (ISBI_CLASSES, CeDiceLoss, CoarseElasticTransform, Dic
                            RandomRot90, SegmentationScores, UNet, UNetDoubleConv, UNetDown, UNetShapeTable, UNetUp)
 from .shapes import (ConvOutputSize, ConvTransposeOutputSize, ForwardShapes, LayerOutputShape, ModelShapeTable,
                      ToPair)
+from .speed import CudnnFlags, PrefetchDepth, TimeSteps
 from .training import (AutocastContext, LoadCheckpoint, NNMode, Predict, SaveCheckpointAtomically, TrainEpoch,
                        TrainModel, TrainResult)
 from .visualization import GetActivations, PlotFilters, RecordActivations, SelectLayers, TopActivatingImages
@@ -96,6 +97,8 @@ __all__ = [
     'UNet', 'UNetDoubleConv', 'UNetDown', 'UNetShapeTable', 'UNetUp',
     # shapes
     'ConvOutputSize', 'ConvTransposeOutputSize', 'ForwardShapes', 'LayerOutputShape', 'ModelShapeTable', 'ToPair',
+    # speed
+    'CudnnFlags', 'PrefetchDepth', 'TimeSteps',
     # training
     'AutocastContext', 'LoadCheckpoint', 'NNMode', 'Predict', 'SaveCheckpointAtomically', 'TrainEpoch', 'TrainModel',
     'TrainResult',
