@@ -3,14 +3,22 @@
 #   make test   create .venv, install everything, run every test (notebooks included)
 # Instructor tools (run after editing a solution notebook):
 #   make exercises   regenerate notebooks/exercises/ from the solutions
-#   make colab       stamp the Colab badge and set-up cell (after changing the repository location in pyproject.toml)
-#   make check       exit non-zero when a badge, set-up cell or exercise notebook is out of date
+#   make colab       stamp the Colab badge, set-up cell and GPU runtime (after moving the repository: pyproject.toml)
+#   make check       exit non-zero when a badge, set-up cell, GPU runtime or exercise notebook is out of date
 # Dependencies:
 #   make test-oldest  the unit tests and one notebook with the lowest versions pyproject.toml admits (.venv-oldest)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+
+# `make lab` on a cloud VM or in a container: detected, or set on the command line (make lab IS_ROOT=0 HEADLESS=0).
+# IS_ROOT=1 passes --allow-root (JupyterLab refuses root without it). HEADLESS=1 passes --no-browser: Linux (and any
+# system but macOS / Windows shells) with no $DISPLAY, $WAYLAND_DISPLAY or $BROWSER has no browser to open.
+IS_ROOT ?= $(shell [ "$$(id -u)" = 0 ] && echo 1 || echo 0)
+HEADLESS ?= $(shell if uname -s | grep -qE '^(Darwin|MINGW|MSYS|CYGWIN)' || \
+	[ -n "$$DISPLAY$$WAYLAND_DISPLAY$$BROWSER" ]; then echo 0; else echo 1; fi)
+LAB_FLAGS = $(if $(filter 1,$(IS_ROOT)),--allow-root) $(if $(filter 1,$(HEADLESS)),--no-browser)
 
 OLDEST_VENV ?= .venv-oldest
 OLDEST_NOTEBOOK ?= notebooks/04_Cifar10Training.ipynb
@@ -25,8 +33,11 @@ $(INSTALLED): requirements.txt pyproject.toml
 
 install: $(INSTALLED)
 
+# The venv's bin/ first on PATH: kernels inherit it, so `%tensorboard` and other venv executables are found
 lab: install
-	$(BIN)/jupyter lab notebooks
+	@if [ "$(IS_ROOT)" = 1 ]; then echo "Running as root: passing --allow-root to JupyterLab."; fi
+	@if [ "$(HEADLESS)" = 1 ]; then echo "No display: passing --no-browser; open the URL JupyterLab prints below."; fi
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab $(LAB_FLAGS) notebooks
 
 test: install
 	$(BIN)/python -m pytest

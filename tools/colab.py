@@ -1,4 +1,4 @@
-"""One-click Colab: stamp every notebook with an "Open in Colab" badge and a Colab-only set-up cell.
+"""One-click Colab: stamp every notebook with an "Open in Colab" badge, a Colab-only set-up cell and its runtime.
 
 The repository's location is written in one place, ``pyproject.toml``:
 ``[project.urls] Repository`` (``https://github.com/OWNER/NAME``) and ``[tool.course_utils] colab-ref``
@@ -6,15 +6,21 @@ The repository's location is written in one place, ``pyproject.toml``:
 
     python -m tools.colab          # stamp the notebooks
     python -m tools.colab --check  # exit 1 if any notebook disagrees (CI)
+
+GPU lessons: a notebook whose number (the ``NN`` of ``NN_Name.ipynb``) is ``GPU_FROM_LESSON`` (3) or more trains
+networks. It gets Colab's runtime metadata (``"accelerator": "GPU"`` and ``"colab": {"gpuType": "T4"}``), so the
+badge opens a GPU runtime, and its set-up cell prints how to switch to a GPU when Colab gave it none. Lessons below
+3 run on a CPU: they carry no accelerator metadata (a stale one is removed). Other metadata keys are kept.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import nbformat
 from nbformat import NotebookNode
@@ -23,6 +29,10 @@ from tools.notebook_io import REPO_ROOT, LessonNotebooks, NotebookRelPath, ReadN
 
 BADGE_CELL_ID = 'colab-badge'
 SETUP_CELL_ID = 'colab-setup'
+GPU_FROM_LESSON = 3  #<! Lessons 03+ train networks: they open a GPU runtime on Colab
+COLAB_ACCELERATOR = 'GPU'
+COLAB_GPU_TYPE = 'T4'  #<! The GPU of Colab's free tier
+GPU_HINT = 'Runtime > Change runtime type > T4 GPU'
 
 
 @dataclass(frozen=True)
@@ -66,23 +76,79 @@ def BadgeCell(oLocation: RepoLocation, notebookPath: str) -> NotebookNode:
     return oCell
 
 
-def SetupCell(oLocation: RepoLocation) -> NotebookNode:
+def LessonNumber(notebookPath: str) -> int:
+    """The lesson number ``NN`` of a notebook named ``NN_Name.ipynb`` (any folder)."""
+    oMatch = re.fullmatch(r'(\d\d)_.+\.ipynb', PurePosixPath(notebookPath).name)
+    if oMatch is None:
+        raise ValueError(f'{notebookPath}: lesson notebooks are named NN_Name.ipynb (NN the two-digit lesson number).')
+    return int(oMatch[1])
+
+
+def NeedsGpu(notebookPath: str) -> bool:
+    """Whether the lesson trains networks and so opens a GPU runtime on Colab (lessons ``GPU_FROM_LESSON``+)."""
+    return LessonNumber(notebookPath) >= GPU_FROM_LESSON
+
+
+def StampColabMetadata(oNotebook: NotebookNode, needsGpu: bool) -> NotebookNode:
+    """Set (``needsGpu``) or remove Colab's GPU runtime metadata; every other metadata key is kept."""
+    dMeta = oNotebook.metadata
+    dColab = dict(dMeta.get('colab', {}))
+    if needsGpu:
+        dMeta['accelerator'] = COLAB_ACCELERATOR
+        dColab['gpuType'] = COLAB_GPU_TYPE
+    else:
+        dMeta.pop('accelerator', None)
+        dColab.pop('gpuType', None)
+    if dColab:
+        dMeta['colab'] = dColab
+    else:
+        dMeta.pop('colab', None)
+    return oNotebook
+
+
+def ColabMetadataProblems(oNotebook: NotebookNode, needsGpu: bool) -> list[str]:
+    """What is wrong with the notebook's Colab runtime metadata (empty when it is right)."""
+    accelerator = oNotebook.metadata.get('accelerator')
+    gpuType = oNotebook.metadata.get('colab', {}).get('gpuType')
+    if not needsGpu:
+        if accelerator is None and gpuType is None:
+            return []
+        return [f'GPU runtime metadata (accelerator={accelerator!r}, colab.gpuType={gpuType!r}) in a lesson below '
+                f'{GPU_FROM_LESSON:02d}, which runs on a CPU']
+    lProblems = []
+    if accelerator != COLAB_ACCELERATOR:
+        lProblems.append(f'metadata "accelerator" is {accelerator!r}, expected {COLAB_ACCELERATOR!r}')
+    if gpuType != COLAB_GPU_TYPE:
+        lProblems.append(f'metadata "colab.gpuType" is {gpuType!r}, expected {COLAB_GPU_TYPE!r}')
+    return lProblems
+
+
+def SetupCell(oLocation: RepoLocation, needsGpu: bool = False) -> NotebookNode:
     # Plain Python (no shell magics): works the same everywhere; outside Colab it does nothing
-    oCell = nbformat.v4.new_code_cell(
+    source = (
         '# Set-up on Google Colab: installs course_utils (Colab keeps its own PyTorch). Does nothing elsewhere.\n'
         'import subprocess, sys\n'
         "if 'google.colab' in sys.modules:\n"
         "    subprocess.run([sys.executable, '-m', 'pip', 'install', '--quiet',\n"
         f"                    'course-utils @ {oLocation.gitUrl}'], check=True)")
+    if needsGpu:
+        # After the install: torch is imported once the packages it may load are in place
+        source += (
+            '\n    import torch\n'
+            '    if not torch.cuda.is_available():\n'
+            f"        print('No GPU in this runtime. Switch with {GPU_HINT}, then run again.')")
+    oCell = nbformat.v4.new_code_cell(source)
     oCell['id'] = SETUP_CELL_ID
     return oCell
 
 
 def StampNotebook(oNotebook: NotebookNode, oLocation: RepoLocation, notebookPath: str) -> NotebookNode:
-    """Return the notebook with the badge as its first cell and the set-up cell second (replacing old ones)."""
+    """Return the notebook with the badge as its first cell and the set-up cell second (replacing old ones), and
+    Colab's GPU runtime metadata set in GPU lessons (removed in the others)."""
+    needsGpu = NeedsGpu(notebookPath)
     lCells = [oCell for oCell in oNotebook.cells if oCell.get('id') not in {BADGE_CELL_ID, SETUP_CELL_ID}]
-    oNotebook.cells = [BadgeCell(oLocation, notebookPath), SetupCell(oLocation), *lCells]
-    return oNotebook
+    oNotebook.cells = [BadgeCell(oLocation, notebookPath), SetupCell(oLocation, needsGpu), *lCells]
+    return StampColabMetadata(oNotebook, needsGpu)
 
 
 def main(lArgs: list[str] | None = None) -> int:
@@ -93,15 +159,20 @@ def main(lArgs: list[str] | None = None) -> int:
     oLocation = ReadRepoLocation(oArgs.root / 'pyproject.toml')
     lStale = []
     for notebookFile in LessonNotebooks(oArgs.root / 'notebooks'):
+        relPath = NotebookRelPath(notebookFile, oArgs.root)
         oNotebook = ReadNotebook(notebookFile)
-        oStamped = StampNotebook(oNotebook, oLocation, NotebookRelPath(notebookFile, oArgs.root))
+        lProblems = ColabMetadataProblems(oNotebook, NeedsGpu(relPath))  #<! Before stamping (which fixes them)
+        oStamped = StampNotebook(oNotebook, oLocation, relPath)
         if SyncNotebook(oStamped, notebookFile, checkOnly=oArgs.check):
             if oArgs.check:
                 lStale.append(notebookFile.name)
+                for problem in lProblems:
+                    print(f'{relPath}: {problem}')
             else:
-                print(f'Stamped {NotebookRelPath(notebookFile, oArgs.root)}')
+                print(f'Stamped {relPath}')
     if lStale:
-        print(f'Colab badge / set-up cell out of date in: {", ".join(lStale)}. Run: python -m tools.colab')
+        print(f'Colab badge / set-up cell / runtime metadata out of date in: {", ".join(lStale)}. '
+              'Run: python -m tools.colab')
         return 1
     print(f'Colab cells point at {oLocation.owner}/{oLocation.name}@{oLocation.ref}.')
     return 0
