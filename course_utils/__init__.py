@@ -3,7 +3,8 @@
 Every name a lesson uses is exported here, so ``from course_utils import TrainModel, MakeCifar10Loaders`` is all a
 notebook needs. Where each lives:
 
-- ``config``:        data root, cache folder, quick mode, device, workers, Colab and network checks.
+- ``config``:        data root, cache folder, quick mode and scale, device, mixed precision by capability, workers,
+                     Colab and network checks.
 - ``data``:          CIFAR-10 and Fashion-MNIST loaders, the CIFAR-10 recipe, stratified subsets, statistics.
 - ``fast_data``:     ``DeviceBatchLoader``: a whole image data set on the device, batched augmentation.
 - ``training``:      ``TrainModel`` / ``TrainEpoch``, checkpoints, ``Predict``, mixed precision.
@@ -17,17 +18,19 @@ notebook needs. Where each lives:
 - ``shapes``:        output-size formulas and a layer-by-layer shape table with receptive fields.
 - ``visualization``: forward hooks, activations, filters, most activating images.
 - ``files``:         atomic file writes (checkpoints, caches).
+- ``progress``:      the progress bars (notebook widgets where ``ipywidgets`` imports, text elsewhere).
 """
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .config import (CanReach, GetCacheDir, GetDataRoot, GetDevice, GetNumWorkers, IsColab, IsQuickMode,
-                     MissingDataError, ModelDevice, SyncDevice)
+from .config import (SCALES, CanReach, ChooseMixedPrecision, CpuHasNativeBf16, GetCacheDir, GetDataRoot, GetDevice,
+                     GetNumWorkers, GetScale, IsColab, IsQuickMode, MissingDataError, MixedPrecision, ModelDevice,
+                     SyncDevice)
 from .convolution import Conv2DIm2Col, Conv2DLoops
 from .data import (CIFAR10_CLASSES, FASHION_MNIST_CLASSES, ChannelMeanStd, Cifar10Folder, Cifar10Loaders,
                    Cifar10Transforms, LoadCifar10, LoadFashionMnist, MakeCifar10Loaders, StratifiedIndices,
                    StratifiedSplit, StratifiedSubset, SubsetByIndices, UInt8ImagesMeanStd)
-from .fast_data import DeviceBatchLoader, RandomCropBatch, RandomFlipBatch
+from .fast_data import CropBatch, DeviceBatchLoader, FlipBatch, RandomCropBatch, RandomFlipBatch
 from .files import WriteAtomically
 from .loops import EndlessBatches, LearnRateRangeResult, LearningRateRangeTest, ReadTensorBoardScalars, ScalarSeries
 from .metrics import AccuracyLogits
@@ -49,8 +52,9 @@ from .segmentation import (ISBI_CLASSES, CeDiceLoss, CoarseElasticTransform, Dic
 from .shapes import (ConvOutputSize, ConvTransposeOutputSize, ForwardShapes, LayerOutputShape, ModelShapeTable,
                      ToPair)
 from .speed import CudnnFlags, PrefetchDepth, TimeSteps
-from .training import (AutocastContext, LoadCheckpoint, NNMode, Predict, SaveCheckpointAtomically, TrainEpoch,
-                       TrainModel, TrainResult)
+from .progress import HasWidgets
+from .training import (AutocastContext, LoadCheckpoint, NNMode, Predict, SaveCheckpointAtomically, ToDevice,
+                       TrainEpoch, TrainModel, TrainResult)
 from .visualization import GetActivations, PlotFilters, RecordActivations, SelectLayers, TopActivatingImages
 
 try:
@@ -60,8 +64,9 @@ except PackageNotFoundError:  #<! Imported from a folder without installing (e.g
 
 __all__ = [
     # config
-    'CanReach', 'GetCacheDir', 'GetDataRoot', 'GetDevice', 'GetNumWorkers', 'IsColab', 'IsQuickMode',
-    'MissingDataError', 'ModelDevice', 'SyncDevice',
+    'SCALES', 'CanReach', 'ChooseMixedPrecision', 'CpuHasNativeBf16', 'GetCacheDir', 'GetDataRoot', 'GetDevice',
+    'GetNumWorkers', 'GetScale', 'IsColab', 'IsQuickMode', 'MissingDataError', 'MixedPrecision', 'ModelDevice',
+    'SyncDevice',
     # convolution
     'Conv2DIm2Col', 'Conv2DLoops',
     # data
@@ -69,7 +74,7 @@ __all__ = [
     'Cifar10Transforms', 'LoadCifar10', 'LoadFashionMnist', 'MakeCifar10Loaders', 'StratifiedIndices',
     'StratifiedSplit', 'StratifiedSubset', 'SubsetByIndices', 'UInt8ImagesMeanStd',
     # fast_data
-    'DeviceBatchLoader', 'RandomCropBatch', 'RandomFlipBatch',
+    'CropBatch', 'DeviceBatchLoader', 'FlipBatch', 'RandomCropBatch', 'RandomFlipBatch',
     # files
     'WriteAtomically',
     # loops
@@ -100,8 +105,10 @@ __all__ = [
     # speed
     'CudnnFlags', 'PrefetchDepth', 'TimeSteps',
     # training
-    'AutocastContext', 'LoadCheckpoint', 'NNMode', 'Predict', 'SaveCheckpointAtomically', 'TrainEpoch', 'TrainModel',
-    'TrainResult',
+    'AutocastContext', 'LoadCheckpoint', 'NNMode', 'Predict', 'SaveCheckpointAtomically', 'ToDevice', 'TrainEpoch',
+    'TrainModel', 'TrainResult',
+    # progress
+    'HasWidgets',
     # visualization
     'GetActivations', 'PlotFilters', 'RecordActivations', 'SelectLayers', 'TopActivatingImages',
 ]
