@@ -166,17 +166,17 @@ def AccuracyUnderAttack(oModel: nn.Module, tX: torch.Tensor, vY: torch.Tensor, h
     oDevice = ModelDevice(oModel)
     wasTraining = oModel.training
     oModel.eval()  #<! BatchNorm with running statistics: the attack sees the deployed model
-    numCorrect = 0
+    tNumCorrect = torch.zeros((), dtype=torch.long, device=oDevice)  #<! Counted on the device, read back once
     try:
         for ii in range(0, len(tX), batchSize):
             tXBatch, vYBatch = tX[ii:ii + batchSize].to(oDevice), vY[ii:ii + batchSize].to(oDevice)
             if hAttack is not None:
                 tXBatch = hAttack(oModel, tXBatch, vYBatch, **kwargs)
             with torch.no_grad():
-                numCorrect += int((oModel(tXBatch).argmax(dim=1) == vYBatch).sum())
+                tNumCorrect += (oModel(tXBatch).argmax(dim=1) == vYBatch).sum()
     finally:
         oModel.train(wasTraining)
-    return numCorrect / len(tX)
+    return int(tNumCorrect) / len(tX)
 
 
 # ------------------------------------------------------------------------------------------------
