@@ -1,4 +1,4 @@
-"""Every training lesson (04-10) has one scale switch: a cell tagged ``scale-parameters`` whose ``dScaleParams`` holds
+"""Every training lesson (03-10) has one scale switch: a cell tagged ``scale-parameters`` whose ``dScaleParams`` holds
 the sizes of quick mode (CI), the CPU full mode (<= 45 min on 2 cores) and the accelerator full mode (CUDA / MPS)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from course_utils import SCALES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCALE_TAG = 'scale-parameters'
-SCALED_LESSONS = sorted(p for p in (REPO_ROOT / 'notebooks').glob('[0-9][0-9]_*.ipynb') if int(p.name[:2]) >= 4)
+SCALED_LESSONS = sorted(p for p in (REPO_ROOT / 'notebooks').glob('[0-9][0-9]_*.ipynb') if int(p.name[:2]) >= 3)
 
 
 def _ScaleCells(notebookPath: Path) -> list[str]:
