@@ -5,6 +5,7 @@
 #   make exercises   regenerate notebooks/exercises/ from the solutions
 #   make colab       stamp the Colab badge, set-up cell and GPU runtime (after moving the repository: pyproject.toml)
 #   make check       exit non-zero when a badge, set-up cell, GPU runtime or exercise notebook is out of date
+#   make grade [GRADE_PATHS=folder-or-notebooks]  run exercise notebooks (quick mode), report each exercise
 # Dependencies:
 #   make test-oldest  the unit tests and one notebook with the lowest versions pyproject.toml admits (.venv-oldest)
 PYTHON ?= python3
@@ -20,10 +21,12 @@ HEADLESS ?= $(shell if uname -s | grep -qE '^(Darwin|MINGW|MSYS|CYGWIN)' || \
 	[ -n "$$DISPLAY$$WAYLAND_DISPLAY$$BROWSER" ]; then echo 0; else echo 1; fi)
 LAB_FLAGS = $(if $(filter 1,$(IS_ROOT)),--allow-root) $(if $(filter 1,$(HEADLESS)),--no-browser)
 
+GRADE_PATHS ?= notebooks/exercises
+
 OLDEST_VENV ?= .venv-oldest
 OLDEST_NOTEBOOK ?= notebooks/04_Cifar10Training.ipynb
 
-.PHONY: install lab test test-oldest exercises colab check clean-venv
+.PHONY: install lab test test-oldest exercises colab check clean-venv grade
 
 $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +50,9 @@ colab: install
 
 exercises: install
 	$(BIN)/python -m tools.exercises
+
+grade: install
+	$(BIN)/python -m tools.grade $(GRADE_PATHS)
 
 check: install
 	$(BIN)/python -m tools.colab --check
