@@ -5,7 +5,8 @@ An exercise's metadata (tools/exercises.py) lists ``mutants``: plausible wrong a
 once in the (partly substituted) source, inside a fill block (between the markers, or on a ``#<Fill This>`` line
 before its marker), and a mutant must change the source. An exercise needs at least ``MIN_MUTANTS`` of them.
 
-The test of one exercise runs in ONE fresh kernel (nbclient, in the notebook's folder, ``COURSE_QUICK=1``), errors
+The test of one exercise runs in ONE fresh kernel (``RunMutationTest``; ``RunNotebookMutationTests`` runs all of a
+notebook's exercises in one kernel, one after the other, as the tests and this command do) (nbclient, in the notebook's folder, ``COURSE_QUICK=1``), errors
 allowed, the runs one after the other::
 
     setup cells, solution fill cell, check cell,
@@ -244,6 +245,53 @@ def RunMutationTest(notebookPath: Path, exerciseName: str, timeout: int = DEFAUL
     return oReport
 
 
+def _ShiftedRun(oRun: Run, offset: int) -> Run:
+    return Run(oRun.label, tuple(ii + offset for ii in oRun.lSetupIdx), oRun.fillIdx + offset, oRun.checkIdx + offset)
+
+
+def RunNotebookMutationTests(notebookPath: Path, timeout: int = DEFAULT_TIMEOUT) -> dict[str, MutationReport]:
+    """The mutation tests of every exercise of a notebook in ONE kernel: the exercises' runs one after the other,
+    the namespace emptied before each run (as within one exercise). A kernel start and the first ``import torch``
+    cost about 15 s on a 2-core CPU, which one kernel per notebook pays once instead of once per exercise.
+
+    Returns a report per exercise name, as ``RunMutationTest`` would give it (the kernel's time split evenly).
+    """
+    oNotebook = ReadNotebook(notebookPath)
+    lStatic = StaticProblems(oNotebook, notebookPath.name)
+    dReports: dict[str, MutationReport] = {}
+    lCells: list[NotebookNode] = []
+    lPlans: list[tuple[str, list[Run]]] = []
+    for cellIdx, dExercise in ExerciseCells(oNotebook):
+        if not isinstance(dExercise, dict):
+            continue
+        name = str(dExercise.get('name'))
+        oReport = dReports[name] = MutationReport(notebookPath.name, name)
+        oReport.lProblems.extend(problem for problem in lStatic
+                                 if f'exercise {name!r}' in problem or 'exercise ' not in problem)
+        if oReport.lProblems:
+            continue
+        oTest, lRuns = MutationNotebook(oNotebook, cellIdx)
+        if lCells:
+            oReset = nbformat.v4.new_code_cell(RESET_SOURCE)
+            oReset['id'] = f'ex{len(lPlans)}-reset'
+            lCells.append(oReset)
+        offset = len(lCells)
+        lCells.extend(oTest.cells)
+        lPlans.append((name, [_ShiftedRun(oRun, offset) for oRun in lRuns]))
+    if not lPlans:
+        return dReports
+    oTest = nbformat.v4.new_notebook(cells=lCells, metadata=copy.deepcopy(oNotebook.metadata))
+    startTime = time.perf_counter()
+    stopReason = ExecuteNotebook(oTest, notebookPath.parent.resolve(), timeout)
+    secondsEach = (time.perf_counter() - startTime) / len(lPlans)
+    for name, lRuns in lPlans:
+        oReport = dReports[name]
+        oReport.numRuns, oReport.seconds = len(lRuns), secondsEach
+        oReport.lProblems.extend(RunProblems(oTest, lRuns, name, f'{notebookPath.name}, exercise {name!r}', timeout,
+                                             stopReason))
+    return dReports
+
+
 def NotebookExercises(lNotebooks: list[Path]) -> list[tuple[Path, str]]:
     """``(notebook, exercise name)`` of every exercise of the notebooks, in order."""
     return [(notebookPath, str(dExercise.get('name'))) for notebookPath in lNotebooks
@@ -260,8 +308,11 @@ def main(lArgs: list[str] | None = None) -> int:
         print('No exercise metadata in these notebooks: nothing to test.')
         return 0
     numFailed = 0
+    dReports: dict[Path, dict[str, MutationReport]] = {}
     for notebookPath, exerciseName in lExercises:
-        oReport = RunMutationTest(notebookPath, exerciseName, oArgs.timeout)
+        if notebookPath not in dReports:
+            dReports[notebookPath] = RunNotebookMutationTests(notebookPath, oArgs.timeout)
+        oReport = dReports[notebookPath][exerciseName]
         verdict = 'ok' if not oReport.lProblems else 'FAILED'
         print(f'{oReport.notebook} {exerciseName}: {verdict} ({oReport.numRuns} runs, {oReport.seconds:.1f} s)')
         for problem in oReport.lProblems:

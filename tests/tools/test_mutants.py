@@ -4,6 +4,7 @@ small synthetic notebooks."""
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -13,11 +14,17 @@ import pytest
 from tools.exercises import EXERCISE_KEY, FILL_END, FILL_START, SINGLE_LINE_MARKER
 from tools.grade import CellError
 from tools.mutants import (RESET_SOURCE, SOLUTION_LABEL, ApplyMutant, MutantError, MutationNotebook,
-                           NotebookExercises, RunMutationTest, RunProblems, StaticProblems)
+                           NotebookExercises, RunMutationTest, RunNotebookMutationTests, RunProblems, StaticProblems)
 from tools.notebook_io import REPO_ROOT, LessonNotebooks
 
 LESSON_NOTEBOOKS = LessonNotebooks(REPO_ROOT / 'notebooks')
 LESSON_EXERCISES = NotebookExercises(LESSON_NOTEBOOKS)
+
+
+@functools.cache
+def _NotebookReports(solutionPath: Path) -> dict:
+    """All exercises of a lesson run in one kernel, once: the per-exercise tests read their report from here."""
+    return RunNotebookMutationTests(solutionPath)
 
 
 @pytest.mark.parametrize('solutionPath', LESSON_NOTEBOOKS, ids=lambda p: p.name)
@@ -30,7 +37,7 @@ def test_the_lessons_exercises_have_mutants_that_apply(solutionPath: Path) -> No
 @pytest.mark.parametrize(('solutionPath', 'exerciseName'), LESSON_EXERCISES,
                          ids=[f'{path.name}::{name}' for path, name in LESSON_EXERCISES])
 def test_each_lesson_check_passes_the_solution_and_catches_every_mutant(solutionPath: Path, exerciseName: str) -> None:
-    oReport = RunMutationTest(solutionPath, exerciseName)
+    oReport = _NotebookReports(solutionPath)[exerciseName]
     assert not oReport.lProblems, '\n'.join(oReport.lProblems)
 
 
@@ -90,6 +97,35 @@ def test_good_exercises_pass_each_in_one_kernel(tmp_path: Path) -> None:
               f'{time.perf_counter() - startTime:.1f} s in all')
         assert oReport.lProblems == []
         assert oReport.numRuns == 3  #<! The solution and its 2 mutants
+
+
+def test_one_kernel_per_notebook_gives_the_same_reports(tmp_path: Path) -> None:
+    notebookPath = _GoodNotebook(tmp_path)
+    dReports = RunNotebookMutationTests(notebookPath)
+    assert sorted(dReports) == ['Area', 'MeanOf']
+    assert all(oReport.lProblems == [] and oReport.numRuns == 3 for oReport in dReports.values())
+
+
+def test_one_kernel_per_notebook_still_reports_each_weak_check(tmp_path: Path) -> None:
+    # A surviving mutant in the first exercise must not hide, or leak into, the second one
+    notebookPath = _WriteNotebook(tmp_path, '03_Mixed.ipynb', [
+        _CodeCell('lValues = [3.0, 1.0, 2.0]', 'data'),
+        _CodeCell(f'{FILL_START}\n# The total.\nvalTotal = sum(lValues)\n{FILL_END}', 'fill-total',
+                  {'name': 'Total', 'hint': 'add them', 'check': 'check-total', 'setup': ['data'],
+                   'mutants': [_Mutant('off by one', ('sum(lValues)', 'sum(lValues) + 1')),
+                               _Mutant('sorted first', ('sum(lValues)', 'sum(sorted(lValues))'))]}),
+        _CodeCell("assert valTotal == 6.0, f'expected 6.0, got {valTotal}'", 'check-total'),
+        _CodeCell(f'{FILL_START}\n# The largest.\nvalMax = max(lValues)\n{FILL_END}', 'fill-max',
+                  {'name': 'Largest', 'hint': 'the maximum', 'check': 'check-max', 'setup': ['data'],
+                   'mutants': [_Mutant('smallest', ('max(lValues)', 'min(lValues)')),
+                               _Mutant('first', ('max(lValues)', 'lValues[0]'))]}),
+        _CodeCell("assert 'valTotal' not in dir(), 'expected a clean namespace, got valTotal'\n"
+                  "assert valMax == 3.0, f'expected 3.0, got {valMax}'", 'check-max'),
+    ])
+    dReports = RunNotebookMutationTests(notebookPath)
+    assert len(dReports['Total'].lProblems) == 1 and 'sorted first' in dReports['Total'].lProblems[0]
+    assert 'survived' in dReports['Total'].lProblems[0]
+    assert len(dReports['Largest'].lProblems) == 1 and "mutant 'first'" in dReports['Largest'].lProblems[0]
 
 
 def test_the_mutation_notebook_runs_setup_fill_check_and_resets_between_runs(tmp_path: Path) -> None:
