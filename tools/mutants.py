@@ -57,6 +57,7 @@ def _EmptyNamespace(dNamespace: dict, setHidden: set) -> None:
 
 _EmptyNamespace(get_ipython().user_ns, get_ipython().user_ns_hidden)"""
 SOLUTION_LABEL = 'the solution'
+_RUN_PREFIX = re.compile(r'^(e\d+-)?run\d+-')  #<! What the mutation notebook puts before a lesson's cell id
 _EXPECTED_GOT = (re.compile(r'expected', re.I), re.compile(r'\bgot\b', re.I))
 
 
@@ -200,7 +201,8 @@ def RunProblems(oTest: NotebookNode, lRuns: list[Run], name: str, where: str, ti
         lSetupErrors = [(ii, oError) for ii in oRun.lSetupIdx if (oError := CellErrorOf(oTest.cells[ii])) is not None]
         if lSetupErrors:
             ii, oError = lSetupErrors[0]
-            lProblems.append(f'{whereRun}: the setup cell {oTest.cells[ii].id.split("-", 1)[1]!r} raised '
+            setupId = _RUN_PREFIX.sub('', oTest.cells[ii].id)  #<! The lesson's own cell id
+            lProblems.append(f'{whereRun}: the setup cell {setupId!r} raised '
                              f'{oError.ename}: {oError.evalue} (list in "setup" every earlier cell the exercise needs)')
             continue
         oFillCell, oCheckCell = oTest.cells[oRun.fillIdx], oTest.cells[oRun.checkIdx]
@@ -276,6 +278,8 @@ def RunNotebookMutationTests(notebookPath: Path, timeout: int = DEFAULT_TIMEOUT)
             oReset['id'] = f'ex{len(lPlans)}-reset'
             lCells.append(oReset)
         offset = len(lCells)
+        for oCell in oTest.cells:  #<! Every exercise's runs start at run0: make the ids unique in the shared notebook
+            oCell['id'] = f'e{len(lPlans)}-{oCell.id}'[:64]
         lCells.extend(oTest.cells)
         lPlans.append((name, [_ShiftedRun(oRun, offset) for oRun in lRuns]))
     if not lPlans:
