@@ -22,7 +22,7 @@ from tools.exercises import (ANSWER_CHECK_MARK, ANSWER_SUMMARY, EXERCISE_KEY, FA
 from tools.notebook_io import REPO_ROOT, LessonNotebooks
 
 # The lead turns this on once every lesson's fill cells carry exercise metadata (name, hint, check, setup, mutants)
-REQUIRE_EXERCISE_METADATA = False
+REQUIRE_EXERCISE_METADATA = True
 
 SOLUTION_NOTEBOOKS = LessonNotebooks(REPO_ROOT / 'notebooks')
 EXERCISE_NOTEBOOKS = [exercises.ExercisePath(p) for p in SOLUTION_NOTEBOOKS]
@@ -204,9 +204,13 @@ def test_every_question_has_an_answer_under_it(solutionPath: Path) -> None:
     assert not lMissing, f'{solutionPath.name}: questions without <details><summary>Answer</summary>:\n' + '\n'.join(lMissing)
 
 
+# A collapsed block other than a hint ("<summary>Hint...") may hold an answer: only hints stay in the exercises
+_NON_HINT_DETAILS = re.compile(r'<details>(?!\s*<summary>Hint)')
+
+
 def _AnswerLeaks(oExercise: nbformat.NotebookNode) -> list[str]:
     return [f'cell {cellIdx} {what}' for cellIdx, oCell in enumerate(oExercise.cells) for what, isLeak in [
-        ('holds an answer', ANSWER_SUMMARY in oCell.source or '<details' in oCell.source),
+        ('holds an answer', ANSWER_SUMMARY in oCell.source or bool(_NON_HINT_DETAILS.search(oCell.source))),
         ('checks an answer', oCell.source.lstrip().startswith(ANSWER_CHECK_MARK))] if isLeak]
 
 
