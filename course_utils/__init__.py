@@ -23,7 +23,7 @@ notebook needs. Where each lives:
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .config import (SCALES, CanReach, ChooseMixedPrecision, CpuHasNativeBf16, GetCacheDir, GetDataRoot, GetDevice,
+from .config import (QUICK_MODE_NOTE, SCALES, CanReach, ChooseMixedPrecision, CpuHasNativeBf16, GetCacheDir, GetDataRoot, GetDevice,
                      GetNumWorkers, GetScale, IsColab, IsQuickMode, MissingDataError, MixedPrecision, ModelDevice,
                      SyncDevice)
 from .convolution import Conv2DIm2Col, Conv2DLoops
@@ -64,7 +64,7 @@ except PackageNotFoundError:  #<! Imported from a folder without installing (e.g
 
 __all__ = [
     # config
-    'SCALES', 'CanReach', 'ChooseMixedPrecision', 'CpuHasNativeBf16', 'GetCacheDir', 'GetDataRoot', 'GetDevice',
+    'QUICK_MODE_NOTE', 'SCALES', 'CanReach', 'ChooseMixedPrecision', 'CpuHasNativeBf16', 'GetCacheDir', 'GetDataRoot', 'GetDevice',
     'GetNumWorkers', 'GetScale', 'IsColab', 'IsQuickMode', 'MissingDataError', 'MixedPrecision', 'ModelDevice',
     'SyncDevice',
     # convolution

@@ -27,6 +27,9 @@ CACHE_DIR_ENV = 'COURSE_CACHE_DIR'
 QUICK_MODE_ENV = 'COURSE_QUICK'
 SCALE_ENV = 'COURSE_SCALE'
 SCALES = ('quick', 'cpu', 'accelerator')  #<! CI's tiny budget; at most 45 min on 2 cores; what a GPU deserves
+# What every lesson prints in quick mode: its numbers then come from a budget too small to carry the lesson's claims
+QUICK_MODE_NOTE = ('Quick mode: every number below comes from a tiny budget (small subsets, a few epochs), so it '
+                   'may contradict the text around it. Leave COURSE_QUICK unset for the lesson\'s own results.')
 
 _TRUE_WORDS = {'1', 'true', 'yes', 'on'}
 _FALSE_WORDS = {'', '0', 'false', 'no', 'off'}

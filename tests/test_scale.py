@@ -38,6 +38,7 @@ def test_lesson_has_one_scale_switch(notebookPath: Path) -> None:
     assert len(lCells) == 1, f'{notebookPath.name}: expected one code cell tagged {SCALE_TAG!r}, got {len(lCells)}'
     cellSource = lCells[0]
     assert cellSource.startswith('# Scale Parameters') and 'GetScale(' in cellSource
+    assert 'print(QUICK_MODE_NOTE)' in cellSource, f'{notebookPath.name}: quick mode must say its numbers are tiny'
     dScaleParams = ReadScaleParams(cellSource)
     assert tuple(dScaleParams) == SCALES, f'{notebookPath.name}: the scales are {SCALES}, got {tuple(dScaleParams)}'
     setKeys = set(dScaleParams['quick'])
