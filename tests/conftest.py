@@ -70,3 +70,16 @@ def sharedCifarRoot(monkeypatch: pytest.MonkeyPatch) -> Path:
     else:
         monkeypatch.delenv('COURSE_CACHE_DIR')
     return dataRoot
+
+
+@pytest.hookimpl(tryfirst=True)  #<! Before xdist's own hook, which reads the group marks to build the node ids
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (CI runs ``-n 2 --dist loadgroup``), the lessons run one after the other on one worker:
+    they share ``notebooks/`` as their working folder (``checkpoints/BestModel.pt``, ``runs/``), so two at once could
+    read each other's checkpoint. The unit and tool tests share the other worker. Without xdist the mark does nothing.
+    """
+    lessonsDir = Path(__file__).resolve().parent.parent / 'notebooks'
+    for oItem in items:
+        itemPath = Path(str(oItem.path)).resolve()
+        if itemPath.suffix == '.ipynb' and itemPath.parent == lessonsDir:
+            oItem.add_marker(pytest.mark.xdist_group('lessons'))

@@ -34,8 +34,10 @@ def test_the_lessons_exercises_have_mutants_that_apply(solutionPath: Path) -> No
     assert not lProblems, '\n'.join(lProblems)
 
 
-@pytest.mark.parametrize(('solutionPath', 'exerciseName'), LESSON_EXERCISES,
-                         ids=[f'{path.name}::{name}' for path, name in LESSON_EXERCISES])
+# One xdist group per lesson: its exercises share one kernel run (_NotebookReports), on one worker
+@pytest.mark.parametrize(('solutionPath', 'exerciseName'), [
+    pytest.param(path, name, id=f'{path.name}::{name}', marks=pytest.mark.xdist_group(f'mutants-{path.stem}'))
+    for path, name in LESSON_EXERCISES])
 def test_each_lesson_check_passes_the_solution_and_catches_every_mutant(solutionPath: Path, exerciseName: str) -> None:
     oReport = _NotebookReports(solutionPath)[exerciseName]
     assert not oReport.lProblems, '\n'.join(oReport.lProblems)
