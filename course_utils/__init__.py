@@ -23,9 +23,9 @@ notebook needs. Where each lives:
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .config import (QUICK_MODE_NOTE, SCALES, CanReach, ChooseMixedPrecision, CpuHasNativeBf16, GetCacheDir, GetDataRoot, GetDevice,
-                     GetNumWorkers, GetScale, IsColab, IsQuickMode, MissingDataError, MixedPrecision, ModelDevice,
-                     SyncDevice)
+from .config import (QUICK_MODE_NOTE, SCALES, CanReach, ChooseMixedPrecision, CpuHasNativeBf16, GetCacheDir,
+                     GetDataRoot, GetDevice, GetNumWorkers, GetScale, IsColab, IsQuickMode, MissingDataError,
+                     MixedPrecision, ModelDevice, SyncDevice)
 from .convolution import Conv2DIm2Col, Conv2DLoops
 from .data import (CIFAR10_CLASSES, FASHION_MNIST_CLASSES, ChannelMeanStd, Cifar10Folder, Cifar10Loaders,
                    Cifar10Transforms, LoadCifar10, LoadFashionMnist, MakeCifar10Loaders, StratifiedIndices,
@@ -64,9 +64,9 @@ except PackageNotFoundError:  #<! Imported from a folder without installing (e.g
 
 __all__ = [
     # config
-    'QUICK_MODE_NOTE', 'SCALES', 'CanReach', 'ChooseMixedPrecision', 'CpuHasNativeBf16', 'GetCacheDir', 'GetDataRoot', 'GetDevice',
-    'GetNumWorkers', 'GetScale', 'IsColab', 'IsQuickMode', 'MissingDataError', 'MixedPrecision', 'ModelDevice',
-    'SyncDevice',
+    'QUICK_MODE_NOTE', 'SCALES', 'CanReach', 'ChooseMixedPrecision', 'CpuHasNativeBf16', 'GetCacheDir', 'GetDataRoot',
+    'GetDevice', 'GetNumWorkers', 'GetScale', 'IsColab', 'IsQuickMode', 'MissingDataError', 'MixedPrecision',
+    'ModelDevice', 'SyncDevice',
     # convolution
     'Conv2DIm2Col', 'Conv2DLoops',
     # data

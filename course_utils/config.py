@@ -145,7 +145,8 @@ def GetScale(device: torch.device | str | None = None) -> str:
 
 
 def IsQuickMode() -> bool:
-    """Return ``True`` when ``$COURSE_QUICK`` (or ``COURSE_SCALE=quick``) asks for quick mode (small subsets, few epochs).
+    """Return ``True`` when ``$COURSE_QUICK`` (or ``COURSE_SCALE=quick``) asks for quick mode (small subsets, few
+    epochs).
 
     Raises ``ValueError`` for a value that is neither true-like nor false-like, rather than
     silently guessing what the user meant.

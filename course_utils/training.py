@@ -151,7 +151,7 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
             valScore = hS(mZ.detach().float(), vY)
             if not torch.is_tensor(valScore):  #<! A score function returning a Python float (it synced already)
                 valScore = torch.tensor(valScore, dtype=accDtype)
-            # Stacked and added in place: a Python float score becomes a CPU tensor, added without a sync
+            # Both sums in one in-place add (a Python float score is first made a tensor on the device)
             vSums += torch.stack((valLoss.detach().to(accDtype), valScore.detach().to(oDevice, accDtype))) * batchSize
         numSamples += batchSize
         oBar.update()
@@ -295,6 +295,7 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
         dRunOptions = _RunOptions(oModel, dlTrain, oOpt, numEpoch, hL, oSch, channelsLast, autocastDtype)
 
     lTrainLoss, lTrainScore, lValLoss, lValScore, lLearnRate = [], [], [], [], []
+    savedNote = ', saved' if checkpointPath is not None else ''  #<! Say "saved" only when a file is written
     bestScore = -math.inf
     dBestState: dict[str, torch.Tensor] | None = None
     oEpochBar = tqdm(range(numEpoch), desc='Epochs', unit='epoch', disable=not showProgress, dynamic_ncols=True)
@@ -339,7 +340,7 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
                 tqdm.write(f'Epoch {epochIdx + 1:{len(str(numEpoch))}d}/{numEpoch} | '
                            f'Train loss {trainLoss:.4f} score {trainScore:.4f} | '
                            f'Val loss {valLoss:.4f} score {valScore:.4f} | '
-                           f'LR {epochLearnRate:.3e} | {epochTime:5.1f} s' + (' | best' + (', saved' if checkpointPath is not None else '') if isBest else ''))
+                           f'LR {epochLearnRate:.3e} | {epochTime:5.1f} s' + (f' | best{savedNote}' if isBest else ''))
     except KeyboardInterrupt:
         tqdm.write(f'Training interrupted after {len(lValScore)} complete epoch(s); returning the history so far.')
     finally:

@@ -5,9 +5,9 @@ An exercise's metadata (tools/exercises.py) lists ``mutants``: plausible wrong a
 once in the (partly substituted) source, inside a fill block (between the markers, or on a ``#<Fill This>`` line
 before its marker), and a mutant must change the source. An exercise needs at least ``MIN_MUTANTS`` of them.
 
-The test of one exercise runs in ONE fresh kernel (``RunMutationTest``; ``RunNotebookMutationTests`` runs all of a
-notebook's exercises in one kernel, one after the other, as the tests and this command do) (nbclient, in the notebook's folder, ``COURSE_QUICK=1``), errors
-allowed, the runs one after the other::
+The test of one exercise runs in ONE fresh kernel (nbclient, in the notebook's folder, ``COURSE_QUICK=1``; that is
+``RunMutationTest``, and ``RunNotebookMutationTests`` runs all of a notebook's exercises in one kernel, one after the
+other, as the tests and this command do), errors allowed, the runs one after the other::
 
     setup cells, solution fill cell, check cell,
     reset, setup cells, mutant 1 fill cell, check cell,
