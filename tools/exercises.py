@@ -93,6 +93,16 @@ class FillBlock:
         return self.startIdx == self.endIdx
 
 
+def ExerciseCodeCell(source: str, cellId: str, dExercise: dict | None = None) -> NotebookNode:
+    """A code cell with the id ``cellId``, carrying ``dExercise`` as its exercise metadata when given (to write a
+    fill cell, or a set-up or check cell without it)."""
+    oCell = nbformat.v4.new_code_cell(source)
+    oCell['id'] = cellId
+    if dExercise is not None:
+        oCell.metadata[EXERCISE_KEY] = dExercise
+    return oCell
+
+
 def _Indent(line: str) -> str:
     return line[:len(line) - len(line.lstrip())]
 

@@ -40,8 +40,8 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from tools.exercises import (EXERCISE_KEY, SINGLE_LINE_MARKER, ExerciseCells, ExerciseProblems, FillBlocks,
-                             MarkerError)
+from tools.exercises import (EXERCISE_KEY, SINGLE_LINE_MARKER, ExerciseCells, ExerciseCodeCell, ExerciseProblems,
+                             FillBlocks, MarkerError)
 from tools.grade import DEFAULT_TIMEOUT, FAILED, PASSED, CellErrorOf, ClassifyExercise, ExecuteNotebook
 from tools.notebook_io import NOTEBOOKS_DIR, LessonNotebooks, ReadNotebook
 
@@ -149,9 +149,7 @@ def StaticProblems(oNotebook: NotebookNode, where: str) -> list[str]:
 
 
 def _RunCell(oCell: NotebookNode, source: str | None = None, tag: str = '') -> NotebookNode:
-    oNew = nbformat.v4.new_code_cell(oCell.source if source is None else source)
-    oNew['id'] = f'{tag}-{oCell.get("id", "cell")}'[:64]
-    return oNew
+    return ExerciseCodeCell(oCell.source if source is None else source, f'{tag}-{oCell.get("id", "cell")}'[:64])
 
 
 def MutationNotebook(oNotebook: NotebookNode, cellIdx: int) -> tuple[NotebookNode, list[Run]]:

@@ -15,6 +15,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from tools import exercises
+from tools.exercises import ExerciseCodeCell as _CodeCell
 from tools.exercises import (ANSWER_CHECK_MARK, ANSWER_SUMMARY, EXERCISE_KEY, FALLBACK_HINT, FALLBACK_HINT_BARE,
                              FALLBACK_NAME, FILL_END, FILL_START, SINGLE_LINE_MARKER, BlankLine, BlankSource,
                              CheckExerciseMetadata, ExerciseProblems, IsBlankLine, IsNotAttempted, MakeExercise,
@@ -245,14 +246,6 @@ def test_the_question_check_finds_a_missing_answer() -> None:
 # ------------------------------------------------------------------------------------------------
 # Exercise metadata
 # ------------------------------------------------------------------------------------------------
-def _CodeCell(source: str, cellId: str, dExercise: dict | None = None) -> nbformat.NotebookNode:
-    oCell = nbformat.v4.new_code_cell(source)
-    oCell['id'] = cellId
-    if dExercise is not None:
-        oCell.metadata[EXERCISE_KEY] = dExercise
-    return oCell
-
-
 def _ExerciseDict(**dOverride) -> dict:
     dExercise = {'name': 'MeanOf', 'hint': "sum, then divide by the list's length", 'check': 'check', 'setup': ['data'],
                  'mutants': [{'name': 'divide by two', 'replace': [['/ len(lX)', '/ 2']]},

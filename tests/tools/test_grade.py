@@ -12,17 +12,10 @@ import pytest
 
 from tools import exercises, grade
 from tools.exercises import EXERCISE_KEY, FILL_END, FILL_START, SINGLE_LINE_MARKER, IsBlankLine
+from tools.exercises import ExerciseCodeCell as _CodeCell
 from tools.grade import (ERROR, FAILED, NOT_ATTEMPTED, PASSED, ClassifyExercise, FormatTable, GradeNotebook, Outcome,
                          Result)
 from tools.notebook_io import REPO_ROOT
-
-
-def _CodeCell(source: str, cellId: str, dExercise: dict | None = None) -> nbformat.NotebookNode:
-    oCell = nbformat.v4.new_code_cell(source)
-    oCell['id'] = cellId
-    if dExercise is not None:
-        oCell.metadata[EXERCISE_KEY] = dExercise
-    return oCell
 
 
 def _Mutant(name: str, old: str, new: str) -> dict:

@@ -11,7 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tools.exercises import EXERCISE_KEY, FILL_END, FILL_START, SINGLE_LINE_MARKER
+from tools.exercises import FILL_END, FILL_START, SINGLE_LINE_MARKER
+from tools.exercises import ExerciseCodeCell as _CodeCell
 from tools.grade import CellError
 from tools.mutants import (RESET_SOURCE, SOLUTION_LABEL, ApplyMutant, MutantError, MutationNotebook,
                            NotebookExercises, RunMutationTest, RunNotebookMutationTests, RunProblems, StaticProblems)
@@ -46,16 +47,16 @@ def test_each_lesson_check_passes_the_solution_and_catches_every_mutant(solution
 # ------------------------------------------------------------------------------------------------
 # Synthetic notebooks
 # ------------------------------------------------------------------------------------------------
-def _CodeCell(source: str, cellId: str, dExercise: dict | None = None) -> nbformat.NotebookNode:
-    oCell = nbformat.v4.new_code_cell(source)
-    oCell['id'] = cellId
-    if dExercise is not None:
-        oCell.metadata[EXERCISE_KEY] = dExercise
-    return oCell
-
-
 def _Mutant(name: str, *lPairs: tuple[str, str]) -> dict:
     return {'name': name, 'replace': [list(tuPair) for tuPair in lPairs]}
+
+
+def _TotalCells(*lMutants: dict) -> list[nbformat.NotebookNode]:
+    """A data cell and the fill cell of the exercise 'Total' (the sum of ``lValues``), checked by 'check-total'."""
+    return [_CodeCell('lValues = [3.0, 1.0, 2.0]', 'data'),
+            _CodeCell(f'{FILL_START}\n# The total.\nvalTotal = sum(lValues)\n{FILL_END}', 'fill-total',
+                      {'name': 'Total', 'hint': 'add them', 'check': 'check-total', 'setup': ['data'],
+                       'mutants': list(lMutants)})]
 
 
 def _WriteNotebook(folder: Path, name: str, lCells: list) -> Path:
@@ -111,11 +112,8 @@ def test_one_kernel_per_notebook_gives_the_same_reports(tmp_path: Path) -> None:
 def test_one_kernel_per_notebook_still_reports_each_weak_check(tmp_path: Path) -> None:
     # A surviving mutant in the first exercise must not hide, or leak into, the second one
     notebookPath = _WriteNotebook(tmp_path, '03_Mixed.ipynb', [
-        _CodeCell('lValues = [3.0, 1.0, 2.0]', 'data'),
-        _CodeCell(f'{FILL_START}\n# The total.\nvalTotal = sum(lValues)\n{FILL_END}', 'fill-total',
-                  {'name': 'Total', 'hint': 'add them', 'check': 'check-total', 'setup': ['data'],
-                   'mutants': [_Mutant('off by one', ('sum(lValues)', 'sum(lValues) + 1')),
-                               _Mutant('sorted first', ('sum(lValues)', 'sum(sorted(lValues))'))]}),
+        *_TotalCells(_Mutant('off by one', ('sum(lValues)', 'sum(lValues) + 1')),
+                     _Mutant('sorted first', ('sum(lValues)', 'sum(sorted(lValues))'))),
         _CodeCell("assert valTotal == 6.0, f'expected 6.0, got {valTotal}'", 'check-total'),
         _CodeCell(f'{FILL_START}\n# The largest.\nvalMax = max(lValues)\n{FILL_END}', 'fill-max',
                   {'name': 'Largest', 'hint': 'the maximum', 'check': 'check-max', 'setup': ['data'],
@@ -148,14 +146,11 @@ def test_the_mutation_notebook_runs_setup_fill_check_and_resets_between_runs(tmp
 def test_weak_checks_and_bad_mutants_are_reported_by_name(tmp_path: Path) -> None:
     """One kernel, five mutants: one caught as it should be, four that each break one rule."""
     notebookPath = _WriteNotebook(tmp_path, '02_Bad.ipynb', [
-        _CodeCell('lValues = [3.0, 1.0, 2.0]', 'data'),
-        _CodeCell(f'{FILL_START}\n# The total.\nvalTotal = sum(lValues)\n{FILL_END}', 'fill-total',
-                  {'name': 'Total', 'hint': 'add them', 'check': 'check-total', 'setup': ['data'],
-                   'mutants': [_Mutant('off by one', ('sum(lValues)', 'sum(lValues) + 1')),
-                               _Mutant('sorted first', ('sum(lValues)', 'sum(sorted(lValues))')),
-                               _Mutant('an integer', ('sum(lValues)', 'int(sum(lValues))')),
-                               _Mutant('crashes in the fill', ('sum(lValues)', 'sum(lValues, None)')),
-                               _Mutant('a string', ('sum(lValues)', 'str(sum(lValues))'))]}),
+        *_TotalCells(_Mutant('off by one', ('sum(lValues)', 'sum(lValues) + 1')),
+                     _Mutant('sorted first', ('sum(lValues)', 'sum(sorted(lValues))')),
+                     _Mutant('an integer', ('sum(lValues)', 'int(sum(lValues))')),
+                     _Mutant('crashes in the fill', ('sum(lValues)', 'sum(lValues, None)')),
+                     _Mutant('a string', ('sum(lValues)', 'str(sum(lValues))'))),
         _CodeCell("valRounded = round(valTotal, 3)\nassert isinstance(valTotal, float), 'valTotal is no float'\n"
                   "assert valRounded == 6.0, f'expected 6.0, got {valRounded}'", 'check-total'),
     ])
