@@ -13,6 +13,8 @@ notebook needs. Where each lives:
 - ``metrics``:       ``AccuracyLogits``.
 - ``plotting``:      every figure of the course (images, curves, confusion matrix, feature maps, matrices).
 - ``convolution``:   convolution by loops and by im2col, to compare with PyTorch.
+- ``attribution``:   saliency, SmoothGrad, Grad-CAM and occlusion maps (through Captum), sanity checks, deletion curves.
+- ``statistics``:    the course's paired rule: per-unit differences with a t confidence interval, and its verdict.
 - ``robustness``:    attacks (FGSM, PGD), corruptions and shifts, test-time augmentation, calibration, seed ties.
 - ``segmentation``:  ISBI 2012 membrane data, joint transforms, U-Net, Dice loss, IoU / Dice scores, tiled inference.
 - ``shapes``:        output-size formulas and a layer-by-layer shape table with receptive fields.
@@ -23,6 +25,8 @@ notebook needs. Where each lives:
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .attribution import (CURVE_MODES, CascadingRandomization, CurveAuc, DeletionCurves, EdgeMaps, EvalMode,
+                          GradCamMaps, MapRankCorrelation, OcclusionMaps, RandomMaps, SaliencyMaps)
 from .config import (QUICK_MODE_NOTE, SCALES, CanReach, ChooseMixedPrecision, CpuHasNativeBf16, GetCacheDir,
                      GetDataRoot, GetDevice, GetNumWorkers, GetScale, IsColab, IsQuickMode, MissingDataError,
                      MixedPrecision, ModelDevice, SyncDevice)
@@ -42,6 +46,7 @@ from .plotting import (GridAxes, PlotClassProbabilities, PlotConfusionMatrix, Pl
 from .plotting import PlotFiltersToMaps, PlotGroupedConv, PlotKernelFlip, PlotSlidingWindow  # convolution diagrams
 from .plotting import PlotMeanStdBars  # seeds: mean +- std
 from .plotting import PlotNormalizationAxes  # normalization layers: the four-cube figure
+from .plotting import PlotAttributionGrid, PlotImageMapOverlay, PlotMeanCurves, PlotStageCorrelations  # attribution
 from .robustness import (CORRUPTION_SEVERITIES, CORRUPTIONS, AccuracyUnderAttack, CalibrationBins, CorruptImages,
                          ExpectedCalibrationError, FgsmAttack, FitTemperature, PgdAttack, PixelBounds,
                          PlotReliabilityDiagram, PredictTta, ScaleByTemperature, SeedSummary, ShiftImages,
@@ -51,6 +56,7 @@ from .segmentation import (ISBI_CLASSES, CeDiceLoss, CoarseElasticTransform, Dic
                            RandomRot90, SegmentationScores, UNet, UNetDoubleConv, UNetDown, UNetShapeTable, UNetUp)
 from .shapes import (ConvOutputSize, ConvTransposeOutputSize, ForwardShapes, LayerOutputShape, ModelShapeTable,
                      ToPair)
+from .statistics import VERDICTS, PairedDifference, PairedResult
 from .speed import CudnnFlags, PrefetchDepth, TimeSteps
 from .progress import HasWidgets
 from .training import (AutocastContext, LoadCheckpoint, NNMode, Predict, SaveCheckpointAtomically, ToDevice,
@@ -63,6 +69,9 @@ except PackageNotFoundError:  #<! Imported from a folder without installing (e.g
     __version__ = '0+unknown'
 
 __all__ = [
+    # attribution
+    'CURVE_MODES', 'CascadingRandomization', 'CurveAuc', 'DeletionCurves', 'EdgeMaps', 'EvalMode', 'GradCamMaps',
+    'MapRankCorrelation', 'OcclusionMaps', 'RandomMaps', 'SaliencyMaps',
     # config
     'QUICK_MODE_NOTE', 'SCALES', 'CanReach', 'ChooseMixedPrecision', 'CpuHasNativeBf16', 'GetCacheDir', 'GetDataRoot',
     'GetDevice', 'GetNumWorkers', 'GetScale', 'IsColab', 'IsQuickMode', 'MissingDataError', 'MixedPrecision',
@@ -91,6 +100,7 @@ __all__ = [
     'PlotFiltersToMaps', 'PlotGroupedConv', 'PlotKernelFlip', 'PlotSlidingWindow',
     'PlotMeanStdBars',
     'PlotNormalizationAxes',
+    'PlotAttributionGrid', 'PlotImageMapOverlay', 'PlotMeanCurves', 'PlotStageCorrelations',
     # robustness
     'CORRUPTION_SEVERITIES', 'CORRUPTIONS', 'AccuracyUnderAttack', 'CalibrationBins', 'CorruptImages',
     'ExpectedCalibrationError', 'FgsmAttack', 'FitTemperature', 'PgdAttack', 'PixelBounds', 'PlotReliabilityDiagram',
@@ -102,6 +112,8 @@ __all__ = [
     'UNet', 'UNetDoubleConv', 'UNetDown', 'UNetShapeTable', 'UNetUp',
     # shapes
     'ConvOutputSize', 'ConvTransposeOutputSize', 'ForwardShapes', 'LayerOutputShape', 'ModelShapeTable', 'ToPair',
+    # statistics
+    'VERDICTS', 'PairedDifference', 'PairedResult',
     # speed
     'CudnnFlags', 'PrefetchDepth', 'TimeSteps',
     # training

@@ -1,0 +1,63 @@
+"""The course's paired rule for comparing two configurations measured on the same units (seeds, or images).
+
+Two configurations measured on the same seed share its split, initialization and batches (or, for attribution
+maps, the same image): the fair comparison is of the per-unit differences ``d_i = a_i - b_i``. Their mean and a
+Student-t confidence interval (``scipy.stats.t``) say how large the difference is and how sure the run is of it. An
+interval that holds 0 is a tie: the run cannot tell the two apart. With 2 or 3 seeds the interval is wide (the t
+quantile at 95% is 12.7 for 2 units and 4.3 for 3): only large, consistent differences get a verdict.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.stats
+
+VERDICTS = ('better', 'worse', 'tie')
+
+
+class PairedResult(NamedTuple):
+    """Mean of the paired differences ``a - b``, its confidence interval, and the verdict for ``a`` vs ``b``."""
+
+    meanDiff: float
+    low: float
+    high: float
+    numPairs: int
+    confidence: float
+    verdict: str  #<! 'better', 'worse' or 'tie', for a (higherIsBetter says which direction is better)
+
+    def Describe(self, nameA: str, nameB: str, valFormat: str = '{:.3f}') -> str:
+        """One line: the difference, its interval, the number of pairs and the verdict, in words."""
+        fmt = valFormat.format
+        dWords = {'better': f'{nameA} is better than {nameB}', 'worse': f'{nameA} is worse than {nameB}',
+                  'tie': f'a tie: the interval holds 0, the run cannot tell {nameA} from {nameB}'}
+        return (f'{nameA} - {nameB}: {fmt(self.meanDiff)} (paired {self.confidence:.0%} interval '
+                f'[{fmt(self.low)}, {fmt(self.high)}], {self.numPairs} pairs): {dWords[self.verdict]}')
+
+
+def PairedDifference(vA: np.ndarray | list[float], vB: np.ndarray | list[float], confidence: float = 0.95,
+                     higherIsBetter: bool = True) -> PairedResult:
+    """The paired rule: the mean of ``a_i - b_i`` and its t confidence interval over the ``n`` pairs
+    (``mean +- t_{(1+confidence)/2, n-1} * s / sqrt(n)``, ``s`` the standard deviation of the differences, ddof 1).
+
+    The verdict is ``'tie'`` when the interval holds 0, else ``'better'`` or ``'worse'`` for ``a``. Pairs with a NaN
+    in either value are dropped. Needs at least 2 pairs. Identical pairs (``s = 0``) give a zero-width interval.
+    """
+    vA, vB = np.asarray(vA, dtype=float), np.asarray(vB, dtype=float)
+    if vA.shape != vB.shape or vA.ndim != 1:
+        raise ValueError(f'vA and vB must be 1-D and of one length (one value per seed or image, in the same '
+                         f'order); got shapes {vA.shape} and {vB.shape}.')
+    if not 0 < confidence < 1:
+        raise ValueError(f'confidence must be in (0, 1), got {confidence}.')
+    vD = (vA - vB)[~(np.isnan(vA) | np.isnan(vB))]
+    if len(vD) < 2:
+        raise ValueError(f'The paired rule needs at least 2 pairs with values, got {len(vD)}: run another seed.')
+    meanDiff = float(vD.mean())
+    halfWidth = float(scipy.stats.t.ppf((1 + confidence) / 2, len(vD) - 1) * vD.std(ddof=1) / np.sqrt(len(vD)))
+    low, high = meanDiff - halfWidth, meanDiff + halfWidth
+    if low <= 0 <= high:
+        verdict = 'tie'
+    else:
+        verdict = 'better' if (meanDiff > 0) == higherIsBetter else 'worse'
+    return PairedResult(meanDiff, low, high, len(vD), confidence, verdict)
