@@ -245,6 +245,12 @@ def CurveAuc(vFrac: torch.Tensor, mProb: torch.Tensor) -> np.ndarray:
     return torch.trapezoid(mProb, vFrac, dim=-1).numpy()
 
 
-def RandomMaps(numImg: int, numRows: int, numCols: int, seed: int = 0) -> torch.Tensor:
-    """Maps of uniform noise: a random pixel order, the baseline every attribution map must beat."""
-    return torch.rand(numImg, numRows, numCols, generator=torch.Generator().manual_seed(seed))
+def RandomMaps(numImg: int, numRows: int, numCols: int, seed: int = 0, blockSize: int = 1) -> torch.Tensor:
+    """Maps of uniform noise: a random order, the reference every attribution map must beat. With ``blockSize`` > 1
+    the noise is drawn per ``blockSize x blockSize`` block, so the order removes whole blocks: a reference as
+    spatially coherent as a coarse map (a random order of single pixels scatters holes over the whole image)."""
+    if blockSize < 1 or numRows % blockSize or numCols % blockSize:
+        raise ValueError(f'blockSize must be a positive divisor of the map size {numRows} x {numCols}, got {blockSize}.')
+    tNoise = torch.rand(numImg, 1, numRows // blockSize, numCols // blockSize,
+                        generator=torch.Generator().manual_seed(seed))
+    return F.interpolate(tNoise, scale_factor=blockSize, mode='nearest')[:, 0]

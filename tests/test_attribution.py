@@ -164,6 +164,17 @@ def test_deletion_curves_refuse_bad_input() -> None:
         DeletionCurves(_RegionNet(), tX, torch.zeros(1, 3, 4, 4), [1])
 
 
+def test_random_maps_in_blocks() -> None:
+    tPix = RandomMaps(2, 8, 8, seed=0)
+    assert tPix.shape == (2, 8, 8) and len(tPix.unique()) == 128
+    tBlocks = RandomMaps(2, 8, 8, seed=0, blockSize=4)
+    assert tBlocks.shape == (2, 8, 8) and len(tBlocks.unique()) == 8
+    assert (tBlocks[:, :4, :4] == tBlocks[:, :1, :1]).all()  #<! One value per block
+    assert torch.equal(RandomMaps(2, 8, 8, seed=3, blockSize=2), RandomMaps(2, 8, 8, seed=3, blockSize=2))
+    with pytest.raises(ValueError, match='divisor'):
+        RandomMaps(1, 8, 8, blockSize=3)
+
+
 def test_cascading_randomization_goes_from_the_top_down() -> None:
     torch.manual_seed(0)
     oModel = BuildVggCnn(lWidths=(4, 8))
