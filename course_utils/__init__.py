@@ -46,7 +46,7 @@ from .plotting import (GridAxes, PlotClassProbabilities, PlotConfusionMatrix, Pl
 from .plotting import PlotFiltersToMaps, PlotGroupedConv, PlotKernelFlip, PlotSlidingWindow  # convolution diagrams
 from .plotting import PlotMeanStdBars  # seeds: mean +- std
 from .plotting import PlotNormalizationAxes  # normalization layers: the four-cube figure
-from .plotting import PlotAttributionGrid, PlotImageMapOverlay, PlotMeanCurves, PlotStageCorrelations  # attribution
+from .plotting import MapColors, PlotAttributionGrid, PlotImageMapOverlay, PlotMeanCurves, PlotStageCorrelations
 from .robustness import (CORRUPTION_SEVERITIES, CORRUPTIONS, AccuracyUnderAttack, CalibrationBins, CorruptImages,
                          ExpectedCalibrationError, FgsmAttack, FitTemperature, PgdAttack, PixelBounds,
                          PlotReliabilityDiagram, PredictTta, ScaleByTemperature, SeedSummary, ShiftImages,
@@ -100,7 +100,7 @@ __all__ = [
     'PlotFiltersToMaps', 'PlotGroupedConv', 'PlotKernelFlip', 'PlotSlidingWindow',
     'PlotMeanStdBars',
     'PlotNormalizationAxes',
-    'PlotAttributionGrid', 'PlotImageMapOverlay', 'PlotMeanCurves', 'PlotStageCorrelations',
+    'MapColors', 'PlotAttributionGrid', 'PlotImageMapOverlay', 'PlotMeanCurves', 'PlotStageCorrelations',
     # robustness
     'CORRUPTION_SEVERITIES', 'CORRUPTIONS', 'AccuracyUnderAttack', 'CalibrationBins', 'CorruptImages',
     'ExpectedCalibrationError', 'FgsmAttack', 'FitTemperature', 'PgdAttack', 'PixelBounds', 'PlotReliabilityDiagram',

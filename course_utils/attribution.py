@@ -37,18 +37,22 @@ def _CheckBatch(tX: torch.Tensor, vTarget: torch.Tensor) -> None:
 
 
 class EvalMode:
-    """Context manager: the model in eval mode inside the block (dropout off, BatchNorm's running statistics), its
-    previous mode restored afterwards, also on an error. An attribution of a model in train mode is random."""
+    """Context manager: the model in eval mode inside the block (dropout off, BatchNorm's running statistics), every
+    sub-module's previous mode restored afterwards (a frozen BatchNorm in a training model stays frozen), also on an
+    error. An attribution of a model in train mode is random (dropout) and mixes the images (BatchNorm)."""
 
     def __init__(self, oModel: nn.Module) -> None:
-        self.oModel, self.wasTraining = oModel, oModel.training
+        self.oModel = oModel
+        self.lModes = [(oSub, oSub.training) for oSub in oModel.modules()]
 
     def __enter__(self) -> nn.Module:
+        self.lModes = [(oSub, oSub.training) for oSub in self.oModel.modules()]
         self.oModel.eval()
         return self.oModel
 
     def __exit__(self, *tuExc: object) -> None:
-        self.oModel.train(self.wasTraining)
+        for oSub, wasTraining in self.lModes:
+            oSub.training = wasTraining
 
 
 def _Prepare(oModel: nn.Module, tX: torch.Tensor, vTarget: torch.Tensor | Sequence[int]
@@ -60,25 +64,33 @@ def _Prepare(oModel: nn.Module, tX: torch.Tensor, vTarget: torch.Tensor | Sequen
 
 
 def SaliencyMaps(oModel: nn.Module, tX: torch.Tensor, vTarget: torch.Tensor | Sequence[int], numSamples: int = 0,
-                 noiseStd: float = 0.15) -> torch.Tensor:
+                 noiseStd: float = 0.15, batchSize: int = 256) -> torch.Tensor:
     """Gradient saliency of the class score (the logit of ``vTarget``): ``max_c |d score / d x_c|``, ``N x H x W``.
 
-    With ``numSamples > 0``, SmoothGrad: the mean of ``|gradient|`` over ``numSamples`` copies of each image with
-    Gaussian noise of standard deviation ``noiseStd`` added (in the model's input units: standardized images).
-    The model runs in eval mode (restored afterwards). On the CPU.
+    With ``numSamples > 0``, SmoothGrad: ``max_c`` of the mean of ``|gradient|`` over ``numSamples`` copies of each
+    image with Gaussian noise of standard deviation ``noiseStd`` added (in the model's input units: standardized
+    images). At most about ``batchSize`` images (copies included) go through one backward pass, so many images or
+    samples fit a small GPU. The model runs in eval mode (restored afterwards). On the CPU.
     """
-    if numSamples < 0 or noiseStd < 0:
-        raise ValueError(f'numSamples and noiseStd must be non-negative, got {numSamples} and {noiseStd}.')
+    if numSamples < 0 or noiseStd < 0 or batchSize < 1:
+        raise ValueError(f'numSamples and noiseStd must be non-negative and batchSize positive, got {numSamples}, '
+                         f'{noiseStd} and {batchSize}.')
     tX, vTarget = _Prepare(oModel, tX, vTarget)
-    tX.requires_grad_()  #<! A detached copy: Captum warns when it has to set this itself
+    numPerChunk = max(1, batchSize // max(1, numSamples))
+    lMaps = []
     with EvalMode(oModel):
         oSaliency = Saliency(oModel)
-        if numSamples == 0:
-            tAttr = oSaliency.attribute(tX, target=vTarget, abs=True)
-        else:
-            tAttr = NoiseTunnel(oSaliency).attribute(tX, nt_type='smoothgrad', nt_samples=numSamples,
-                                                     stdevs=float(noiseStd), target=vTarget, abs=True)
-    return tAttr.amax(dim=1).detach().cpu()
+        for start in range(0, len(tX), numPerChunk):
+            tXc = tX[start:start + numPerChunk].clone().requires_grad_()  #<! Captum warns if it must set this itself
+            vTc = vTarget[start:start + numPerChunk]
+            if numSamples == 0:
+                tAttr = oSaliency.attribute(tXc, target=vTc, abs=True)
+            else:
+                tAttr = NoiseTunnel(oSaliency).attribute(tXc, nt_type='smoothgrad', nt_samples=numSamples,
+                                                         nt_samples_batch_size=min(numSamples, batchSize),
+                                                         stdevs=float(noiseStd), target=vTc, abs=True)
+            lMaps.append(tAttr.amax(dim=1).detach().cpu())
+    return torch.cat(lMaps)
 
 
 def GradCamMaps(oModel: nn.Module, oLayer: nn.Module, tX: torch.Tensor,
@@ -161,20 +173,22 @@ def CascadingRandomization(oModel: nn.Module, lStages: Sequence[Sequence[str]],
     lMissing = [name for lNames in lStages for name in lNames if name not in dModules]
     if lMissing:
         raise ValueError(f'The model has no module named {lMissing}; names are those of model.named_modules().')
-    oRandom = copy.deepcopy(oModel).eval()
+    oDevice = ModelDevice(oModel)
+    # The draws happen on a CPU copy, from the CPU generator alone: the same random weights on every device, and the
+    # caller's random streams (CPU and accelerator) untouched
+    oRandom = copy.deepcopy(oModel).cpu().eval()
     dRandom = dict(oRandom.named_modules())
     oGen = torch.Generator().manual_seed(seed)
     for lNames in lStages:
         for name in lNames:
             for oSub in dRandom[name].modules():
                 if hasattr(oSub, 'reset_parameters'):
-                    # reset_parameters draws from the global generator: fork it, so the caller's stream is untouched
                     with torch.random.fork_rng(devices=[]):
-                        torch.manual_seed(int(torch.randint(0, 2 ** 31 - 1, (1,), generator=oGen)))
+                        torch.default_generator.manual_seed(int(torch.randint(0, 2 ** 31 - 1, (1,), generator=oGen)))
                         oSub.reset_parameters()
                 if isinstance(oSub, nn.modules.batchnorm._BatchNorm):
                     oSub.reset_running_stats()
-        yield '+'.join(lNames), copy.deepcopy(oRandom)
+        yield '+'.join(lNames), copy.deepcopy(oRandom).to(oDevice)
 
 
 def MapRankCorrelation(tMapsA: torch.Tensor, tMapsB: torch.Tensor, useAbs: bool = True) -> np.ndarray:
@@ -201,10 +215,11 @@ def MapRankCorrelation(tMapsA: torch.Tensor, tMapsB: torch.Tensor, useAbs: bool 
 # ------------------------------------------------------------------------------------------------
 def DeletionCurves(oModel: nn.Module, tX: torch.Tensor, tMaps: torch.Tensor, vTarget: torch.Tensor | Sequence[int],
                    mode: str = 'deletion', numSteps: int = 16, baseline: float = 0.0,
-                   batchSize: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+                   batchSize: int = 512, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """The target's probability as pixels are removed (``'deletion'``: set to ``baseline``, most important first)
     or revealed (``'insertion'``: the image starts as ``baseline`` everywhere), in the order of ``tMaps``
-    (``N x H x W``, higher = more important; ties keep pixel order).
+    (``N x H x W``, higher = more important). Ties (the zeros of a Grad-CAM map, the cells of an occlusion map) are
+    broken in a random order drawn from ``seed``, the same for every map: a raster order would sweep the image.
 
     Returns ``vFrac`` (``numSteps + 1`` fractions of pixels changed, 0 to 1) and ``mProb`` (``N x (numSteps + 1)``),
     on the CPU. A faithful map gives a low area under the deletion curve and a high one under the insertion curve.
@@ -221,7 +236,9 @@ def DeletionCurves(oModel: nn.Module, tX: torch.Tensor, tMaps: torch.Tensor, vTa
     vFrac = torch.linspace(0, 1, numSteps + 1)
     vNumChanged = torch.round(vFrac * numPix).long()
     # Rank of each pixel in its image's order (0 = most important); a pixel is changed at step s if rank < count[s]
-    mOrder = torch.argsort(tMaps.detach().float().cpu().flatten(1), dim=1, descending=True, stable=True)
+    mTieBreak = torch.argsort(torch.rand(numImg, numPix, generator=torch.Generator().manual_seed(seed)), dim=1)
+    mValues = tMaps.detach().float().cpu().flatten(1).gather(1, mTieBreak)  #<! The pixels in a random order...
+    mOrder = mTieBreak.gather(1, torch.argsort(mValues, dim=1, descending=True, stable=True))  #<! ...then by value
     mRank = torch.empty_like(mOrder)
     mRank.scatter_(1, mOrder, torch.arange(numPix).expand(numImg, -1).contiguous())
     tChanged = (mRank[:, None, :] < vNumChanged[None, :, None]).view(numImg, numSteps + 1, 1, numRows, numCols)

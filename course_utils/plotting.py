@@ -601,19 +601,38 @@ def PlotNormalizationAxes(lNormTypes: Sequence[str] = NORM_LAYER_NAMES, numGroup
 # ------------------------------------------------------------------------------------------------
 # Attribution maps (the interpretability lesson)
 # ------------------------------------------------------------------------------------------------
-def _Normalize01(mMap: np.ndarray) -> np.ndarray:
-    """A map scaled to [0, 1] by its own range (a constant map becomes 0): each map is shown on its own scale."""
-    valRange = float(mMap.max() - mMap.min())
-    return (mMap - mMap.min()) / valRange if valRange > 0 else np.zeros_like(mMap)
+def MapColors(mMap: np.ndarray, cmap: str | None = None, clipPercentile: float = 99.0) -> dict:
+    """``imshow`` arguments that draw one attribution map honestly: a signed map on a diverging scale with 0 in its
+    middle (``RdBu_r``, symmetric limits), a non-negative one on ``inferno`` from 0. The limits are the
+    ``clipPercentile`` of the absolute values (Smilkov et al. 2017 clip the few largest), so one pixel cannot wash
+    the rest out. A constant zero map gets the limits [0, 1]."""
+    mMap = np.asarray(mMap, dtype=float)
+    valTop = float(np.percentile(np.abs(mMap), clipPercentile)) if mMap.size else 0.0
+    valTop = valTop if valTop > 0 else (float(np.abs(mMap).max()) or 1.0)
+    if (mMap < 0).any():
+        return {'cmap': cmap or 'RdBu_r', 'vmin': -valTop, 'vmax': valTop}
+    return {'cmap': cmap or 'inferno', 'vmin': 0.0, 'vmax': valTop}
+
+
+def _ShowMap(hA: Axes, mMap: np.ndarray, mImg: np.ndarray | None, cmap: str | None, alpha: float):
+    """The map alone, or over the gray image; the same colour scale either way (returned for a colour bar)."""
+    dColors = MapColors(mMap, cmap)
+    if mImg is not None:
+        hA.imshow(mImg.mean(-1) if mImg.ndim == 3 else mImg, cmap='gray')
+    hIm = hA.imshow(mMap, alpha=alpha if mImg is not None else 1.0, **dColors)
+    hA.set_xticks([])
+    hA.set_yticks([])
+    return hIm
 
 
 def PlotAttributionGrid(tX: ArrayLike, dMaps: dict[str, ArrayLike], vMean: Sequence[float] | None = None,
                         vStd: Sequence[float] | None = None, lRowTitles: Sequence[str] | None = None,
-                        showOverlay: bool = True, cmap: str = 'jet', alpha: float = 0.5, cellSize: float = 1.7,
-                        hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
+                        showOverlay: bool = True, cmap: str | None = None, alpha: float = 0.55,
+                        cellSize: float = 1.7, hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
     """A grid of methods by images: a row per image, its picture first, then one column per map of ``dMaps``
-    (``{method name: N x H x W}``), each scaled to [0, 1] by its own range and drawn over the image (``showOverlay``)
-    or alone. ``vMean`` / ``vStd`` undo the standardization for display. Returns the figure."""
+    (``{method name: N x H x W}``), each on its own colour scale (``MapColors``: diverging for a signed map, from 0
+    for a non-negative one), drawn over the image (``showOverlay``) or alone. ``vMean`` / ``vStd`` undo the
+    standardization for display. Returns the figure."""
     mImgs = _DisplayImages(tX, vMean, vStd)
     dNp = {name: _ToNumpy(tMaps) for name, tMaps in dMaps.items()}
     for name, mMaps in dNp.items():
@@ -628,93 +647,94 @@ def PlotAttributionGrid(tX: ArrayLike, dMaps: dict[str, ArrayLike], vMean: Seque
     for ii in range(numRows):
         _ShowImage(mHa[ii, 0], mImgs[ii], lRowTitles[ii] if lRowTitles is not None else None)
         for jj, (name, mMaps) in enumerate(dNp.items(), start=1):
-            hA = mHa[ii, jj]
-            if showOverlay:
-                hA.imshow(mImgs[ii].mean(-1) if mImgs.ndim == 4 else mImgs[ii], cmap='gray')
-                hA.imshow(_Normalize01(mMaps[ii]), cmap=cmap, alpha=alpha, vmin=0, vmax=1)
-            else:
-                hA.imshow(_Normalize01(mMaps[ii]), cmap=cmap, vmin=0, vmax=1)
-            hA.set_xticks([])
-            hA.set_yticks([])
+            _ShowMap(mHa[ii, jj], mMaps[ii], mImgs[ii] if showOverlay else None, cmap, alpha)
             if ii == 0:
-                hA.set_title(name, fontsize=9)
+                mHa[ii, jj].set_title(name, fontsize=9)
     return hF
 
 
 def PlotImageMapOverlay(tX: ArrayLike, tMap: ArrayLike, vMean: Sequence[float] | None = None,
-                        vStd: Sequence[float] | None = None, title: str | None = None, cmap: str = 'jet',
-                        alpha: float = 0.5, hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
-    """One image (``C x H x W``), its map (``H x W``, with a colour bar of its values) and the map over the image,
-    side by side."""
+                        vStd: Sequence[float] | None = None, title: str | None = None, cmap: str | None = None,
+                        alpha: float = 0.55, hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
+    """One image (``C x H x W``), its map (``H x W``) and the map over the image, side by side; the map and the
+    overlay share one colour scale (``MapColors``), shown by the colour bar."""
     mImg = _DisplayImages(torch.as_tensor(_ToNumpy(tX))[None], vMean, vStd)[0]
     mMap = _ToNumpy(tMap)
     if mMap.shape != mImg.shape[:2]:
         raise ValueError(f'tMap must be H x W = {mImg.shape[:2]}, got {mMap.shape}.')
     if hF is None:
-        hF = plt.figure(figsize=(9, 3.2), layout='constrained')
+        hF = plt.figure(figsize=(9.5, 3.2), layout='constrained')
     vHa = hF.subplots(1, 3)
     _ShowImage(vHa[0], mImg, 'Image')
-    hIm = vHa[1].imshow(mMap, cmap=cmap)
-    hF.colorbar(hIm, ax=vHa[1], fraction=0.046, pad=0.04)
+    _ShowMap(vHa[1], mMap, None, cmap, alpha)
     vHa[1].set_title('Map', fontsize=9)
-    vHa[2].imshow(mImg.mean(-1) if mImg.ndim == 3 else mImg, cmap='gray')
-    vHa[2].imshow(_Normalize01(mMap), cmap=cmap, alpha=alpha, vmin=0, vmax=1)
+    hIm = _ShowMap(vHa[2], mMap, mImg, cmap, alpha)
     vHa[2].set_title('Overlay', fontsize=9)
-    for hA in vHa[1:]:
-        hA.set_xticks([])
-        hA.set_yticks([])
+    hF.colorbar(hIm, ax=list(vHa[1:]), fraction=0.046, pad=0.04)
     if title:
         hF.suptitle(title, fontsize=10)
     return hF
 
 
 def PlotMeanCurves(vX: ArrayLike, dCurves: dict[str, ArrayLike], xlabel: str, ylabel: str, title: str | None = None,
-                   hA: Axes | None = None) -> Axes:
+                   lReferences: Sequence[str] = (), hA: Axes | None = None) -> Axes:
     """The mean over rows of each ``{name: N x K}`` curve set against ``vX`` (K values), with a band of +- one
-    standard error of that mean; the legend gives each set's mean area under the curve (trapezoid rule)."""
+    standard error of that mean; the legend (outside the axes) gives each set's mean area under the curve
+    (trapezoid rule). The sets named in ``lReferences`` are drawn dashed, without a band."""
     if hA is None:
-        _, hA = plt.subplots(figsize=(5.5, 3.8), layout='constrained')
+        _, hA = plt.subplots(figsize=(7.5, 3.8), layout='constrained')
     vX = _ToNumpy(vX).astype(float)
     for name, mCurves in dCurves.items():
         mC = _ToNumpy(mCurves).astype(float)
         if mC.ndim != 2 or mC.shape[1] != len(vX):
             raise ValueError(f'The curves of {name!r} must be N x {len(vX)}, got shape {mC.shape}.')
         vMean = mC.mean(0)
-        vSe = mC.std(0, ddof=1) / np.sqrt(len(mC)) if len(mC) > 1 else np.zeros_like(vMean)
         valAuc = float(np.mean(((mC[:, 1:] + mC[:, :-1]) / 2 * np.diff(vX)).sum(1)))  #<! Trapezoid rule
-        hLine, = hA.plot(vX, vMean, label=f'{name} (mean AUC {valAuc:.3f})')
-        hA.fill_between(vX, vMean - vSe, vMean + vSe, color=hLine.get_color(), alpha=0.2, linewidth=0)
+        isReference = name in lReferences
+        hLine, = hA.plot(vX, vMean, linestyle='--' if isReference else '-', linewidth=2.0 if isReference else 1.5,
+                         label=f'{name} (mean AUC {valAuc:.3f})')
+        if len(mC) > 1 and not isReference:
+            vSe = mC.std(0, ddof=1) / np.sqrt(len(mC))
+            hA.fill_between(vX, vMean - vSe, vMean + vSe, color=hLine.get_color(), alpha=0.2, linewidth=0)
     hA.set_xlabel(xlabel)
     hA.set_ylabel(ylabel)
     hA.set_xlim(vX[0], vX[-1])
     if title:
         hA.set_title(title)
-    hA.legend(fontsize=8)
+    hA.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     hA.grid(True, alpha=0.3)
     return hA
 
 
-def PlotStageCorrelations(lStages: Sequence[str], dRho: dict[str, ArrayLike], title: str | None = None,
-                          hA: Axes | None = None) -> Axes:
+def PlotStageCorrelations(lStages: Sequence[str], dRho: dict[str, ArrayLike], dFloor: dict[str, float] | None = None,
+                          title: str | None = None, hA: Axes | None = None) -> Axes:
     """Sanity check by model randomization: for each method (``{name: stages x images}`` rank correlations, NaN
     allowed) the mean correlation between the trained model's map and the map after each cascading stage, with a
-    band of +- one standard deviation over the images. A method that depends on the weights falls towards 0."""
+    band of +- one standard error over the images, starting from the trained model itself (1). ``dFloor`` (method:
+    the correlation of unrelated maps) is drawn as a dashed line of the method's colour: a map that no longer depends
+    on the weights falls to it."""
     if hA is None:
-        _, hA = plt.subplots(figsize=(6.5, 3.8), layout='constrained')
-    vPos = np.arange(len(lStages))
+        _, hA = plt.subplots(figsize=(8.0, 3.8), layout='constrained')
+    vPos = np.arange(len(lStages) + 1)
     for name, mRho in dRho.items():
         mR = _ToNumpy(mRho).astype(float)
         if mR.ndim != 2 or mR.shape[0] != len(lStages):
             raise ValueError(f'The correlations of {name!r} must be {len(lStages)} stages x images, got {mR.shape}.')
-        vMean, vStd = np.nanmean(mR, axis=1), np.nanstd(mR, axis=1)
+        vMean = np.concatenate([[1.0], np.nanmean(mR, axis=1)])
+        vCount = np.concatenate([[1], np.sum(~np.isnan(mR), axis=1)])
+        vSd = [np.std(vR[~np.isnan(vR)], ddof=1) if np.sum(~np.isnan(vR)) > 1 else 0.0 for vR in mR]
+        vSe = np.concatenate([[0.0], vSd]) / np.sqrt(np.maximum(vCount, 1))
         hLine, = hA.plot(vPos, vMean, marker='o', label=name)
-        hA.fill_between(vPos, vMean - vStd, vMean + vStd, color=hLine.get_color(), alpha=0.15, linewidth=0)
+        hA.fill_between(vPos, vMean - vSe, vMean + vSe, color=hLine.get_color(), alpha=0.2, linewidth=0)
+        if dFloor is not None and name in dFloor:
+            hA.axhline(dFloor[name], color=hLine.get_color(), linestyle='--', linewidth=1.0)
     hA.axhline(0, color='k', linewidth=0.8)
-    hA.set_xticks(vPos, lStages, rotation=30, ha='right', fontsize=8)
+    hA.set_xticks(vPos, ['Trained', *lStages], rotation=30, ha='right', fontsize=8)
     hA.set_xlabel('Randomized from the top down to (cascading)')
     hA.set_ylabel('Spearman rank correlation\nwith the trained map')
     if title:
         hA.set_title(title)
-    hA.legend(fontsize=8)
+    hA.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1.0), borderaxespad=0,
+              title='dashed: unrelated maps' if dFloor else None, title_fontsize=7)
     hA.grid(True, alpha=0.3)
     return hA

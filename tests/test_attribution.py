@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from course_utils import (BuildVggCnn, CascadingRandomization, CurveAuc, DeletionCurves, EdgeMaps, EvalMode,
-                          GradCamMaps, MapRankCorrelation, OcclusionMaps, PlotAttributionGrid, PlotImageMapOverlay,
-                          PlotMeanCurves, PlotStageCorrelations, RandomMaps, SaliencyMaps)
+                          GradCamMaps, MapColors, MapRankCorrelation, OcclusionMaps, PlotAttributionGrid,
+                          PlotImageMapOverlay, PlotMeanCurves, PlotStageCorrelations, RandomMaps, SaliencyMaps)
 
 
 def _LinearModel(seed: int = 0, numChn: int = 3, size: int = 8) -> nn.Module:
@@ -26,6 +26,15 @@ def test_saliency_of_a_linear_model_is_its_weight_row() -> None:
     torch.testing.assert_close(tMaps, tExpected)
     # SmoothGrad of a linear model: the gradient does not depend on the input, so the noise changes nothing
     torch.testing.assert_close(SaliencyMaps(oModel, tX, vY, numSamples=4, noiseStd=0.5), tExpected)
+
+
+def test_saliency_in_chunks_equals_one_pass() -> None:
+    torch.manual_seed(0)
+    oModel = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))
+    tX, vY = torch.randn(5, 3, 6, 6), torch.tensor([0, 2, 1, 1, 0])
+    torch.testing.assert_close(SaliencyMaps(oModel, tX, vY, batchSize=2), SaliencyMaps(oModel, tX, vY))
+    tSmooth = SaliencyMaps(oModel, tX, vY, numSamples=6, noiseStd=0.2, batchSize=4)  #<! Fewer images than samples
+    assert tSmooth.shape == (5, 6, 6) and torch.isfinite(tSmooth).all()
 
 
 def test_smoothgrad_averages_over_noisy_copies() -> None:
@@ -126,6 +135,14 @@ def test_eval_mode_is_restored_after_an_error() -> None:
     assert oModel.training
 
 
+def test_eval_mode_restores_each_sub_module() -> None:
+    oModel = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Dropout()).train()
+    oModel[1].eval()  #<! A frozen BatchNorm inside a training model
+    with EvalMode(oModel):
+        assert not any(oSub.training for oSub in oModel.modules())
+    assert [oSub.training for oSub in oModel.modules()] == [True, True, False, True]
+
+
 class _RegionNet(nn.Module):
     """Class 1's logit is the mean of a 2 x 2 corner: only those 4 pixels matter."""
 
@@ -154,6 +171,20 @@ def test_deletion_and_insertion_curves() -> None:
     _, mRand = DeletionCurves(oModel, tX, RandomMaps(2, 4, 4, seed=1), vY, 'deletion', numSteps=4)
     assert (CurveAuc(vFrac, mDel) <= CurveAuc(vFrac, mRand) + 1e-6).all()
     np.testing.assert_allclose(CurveAuc(vFrac, torch.ones(1, 5)), [1.0])
+
+
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_ties_are_removed_in_a_random_order_not_raster_order(seed: int) -> None:
+    tX, vY = torch.ones(1, 3, 4, 4), torch.tensor([1])
+    tFlat = torch.zeros(1, 4, 4)  #<! Every pixel ties
+    _, mDel = DeletionCurves(_RegionNet(), tX, tFlat, vY, 'deletion', numSteps=4, seed=seed)
+    vOrder = torch.argsort(torch.rand(1, 16, generator=torch.Generator().manual_seed(seed)), dim=1)[0]
+    setCorner = {0, 1, 4, 5}  #<! The 2 x 2 corner in raster indices
+    for step in range(5):
+        numLeft = 4 - len(setCorner & set(vOrder[:4 * step].tolist()))
+        torch.testing.assert_close(mDel[0, step], torch.sigmoid(torch.tensor(float(numLeft))))
+    _, mAgain = DeletionCurves(_RegionNet(), tX, tFlat, vY, 'deletion', numSteps=4, seed=seed)
+    assert torch.equal(mDel, mAgain)
 
 
 def test_deletion_curves_refuse_bad_input() -> None:
@@ -234,4 +265,21 @@ def test_attribution_figures() -> None:
     assert 'mean AUC 1.000' in hA.get_legend().get_texts()[0].get_text()
     hA = PlotStageCorrelations(['a', 'b'], {'m': np.array([[1.0, np.nan], [0.2, 0.1]])})
     assert len(hA.get_lines()) == 2  #<! The method's line and the zero line
+    assert [t.get_text() for t in hA.get_xticklabels()] == ['Trained', 'a', 'b']
+    hA = PlotStageCorrelations(['a', 'b'], {'m': np.array([[1.0, 0.5], [0.2, 0.1]])}, dFloor={'m': 0.1})
+    assert len(hA.get_lines()) == 3  #<! And the floor
+    hA = PlotMeanCurves(np.linspace(0, 1, 5), {'m': np.ones((3, 5)), 'r': np.zeros((3, 5))}, 'f', 'p', lReferences=['r'])
+    assert hA.get_lines()[1].get_linestyle() == '--'
     plt.close('all')
+
+
+def test_map_colors_put_zero_in_the_middle_of_a_signed_map() -> None:
+    dSigned = MapColors(np.array([[-1.0, 0.5], [2.0, 0.0]]), clipPercentile=100)
+    assert dSigned == {'cmap': 'RdBu_r', 'vmin': -2.0, 'vmax': 2.0}
+    dPositive = MapColors(np.array([[0.0, 0.5], [2.0, 1.0]]), clipPercentile=100)
+    assert dPositive == {'cmap': 'inferno', 'vmin': 0.0, 'vmax': 2.0}
+    mOutlier = np.zeros(1000)
+    mOutlier[:500] = 1.0
+    mOutlier[0] = 100.0
+    assert MapColors(mOutlier)['vmax'] == pytest.approx(1.0)  #<! One pixel does not set the scale
+    assert MapColors(np.zeros((2, 2)))['vmax'] == 1.0
