@@ -27,7 +27,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .attribution import (CURVE_MODES, CascadingRandomization, CurveAuc, DeletionCurves, EdgeMaps, EvalMode,
                           GradCamMaps, MapRankCorrelation, OcclusionMaps, RandomMaps, SaliencyMaps)
-from .config import (QUICK_MODE_NOTE, SCALES, CanReach, ChooseMixedPrecision, CpuHasNativeBf16, GetCacheDir,
+from .config import (QUICK_MODE_NOTE, SCALES, CanReach, ChooseMixedPrecision, CorruptDataError, CpuHasNativeBf16, GetCacheDir,
                      GetDataRoot, GetDevice, GetNumWorkers, GetScale, IsColab, IsQuickMode, MissingDataError,
                      MixedPrecision, ModelDevice, SyncDevice)
 from .convolution import Conv2DIm2Col, Conv2DLoops
@@ -73,7 +73,7 @@ __all__ = [
     'CURVE_MODES', 'CascadingRandomization', 'CurveAuc', 'DeletionCurves', 'EdgeMaps', 'EvalMode', 'GradCamMaps',
     'MapRankCorrelation', 'OcclusionMaps', 'RandomMaps', 'SaliencyMaps',
     # config
-    'QUICK_MODE_NOTE', 'SCALES', 'CanReach', 'ChooseMixedPrecision', 'CpuHasNativeBf16', 'GetCacheDir', 'GetDataRoot',
+    'QUICK_MODE_NOTE', 'SCALES', 'CanReach', 'ChooseMixedPrecision', 'CorruptDataError', 'CpuHasNativeBf16', 'GetCacheDir', 'GetDataRoot',
     'GetDevice', 'GetNumWorkers', 'GetScale', 'IsColab', 'IsQuickMode', 'MissingDataError', 'MixedPrecision',
     'ModelDevice', 'SyncDevice',
     # convolution

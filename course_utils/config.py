@@ -68,6 +68,12 @@ def MissingDataError(problem: str, downloadNote: str, onlineWay: str, offlineWay
         f'{heldFolder}.')
 
 
+def CorruptDataError(filePath: Path | str, problem: str, fix: str) -> ValueError:
+    """The error every loader raises for a data file it cannot use: it names the file, what is wrong with it and how
+    to get a good copy (a truncated download, a file of another data set, a mask that does not fit its image)."""
+    return ValueError(f'{filePath}: {problem}.\nTo fix it: {fix}')
+
+
 def _RepositoryDatasetsDir() -> Path:
     # `course_utils/` sits next to `datasets/` in the repository (editable install).
     return Path(__file__).resolve().parent.parent / 'datasets'

@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import struct
 import urllib.error
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +30,8 @@ from torch.utils.data import DataLoader, Dataset
 import torchvision.transforms.v2 as TF
 from torchvision.datasets import CIFAR10, FashionMNIST, VisionDataset
 
-from .config import DATA_DIR_ENV, GetCacheDir, GetDataRoot, GetDevice, GetNumWorkers, MissingDataError
+from .config import (DATA_DIR_ENV, CorruptDataError, GetCacheDir, GetDataRoot, GetDevice, GetNumWorkers,
+                     MissingDataError)
 from .fast_data import DeviceBatchLoader
 from .files import WriteAtomically
 
@@ -213,6 +215,37 @@ def _FashionMnistRawFiles(dataRoot: Path) -> list[Path]:
     return [rawDir / os.path.splitext(os.path.basename(fileName))[0] for fileName, _ in FashionMNIST.resources]
 
 
+# The IDX files of Fashion-MNIST: magic number (0x0803 images, 0x0801 labels), then the sizes, then uint8 data
+_IDX_MAGIC = {'images': 2051, 'labels': 2049}
+
+
+def _CheckIdxFile(filePath: Path) -> None:
+    """Raise ``CorruptDataError`` when a raw Fashion-MNIST file is not what torchvision can read: its magic number,
+    its sizes (N x 28 x 28 images or N labels) and its length (the header plus the N items the header announces)."""
+    kind = 'images' if 'images' in filePath.name else 'labels'
+    numDims = 3 if kind == 'images' else 1
+    sizeHeader = 4 * (1 + numDims)
+    fix = (f'delete {filePath.name} and call LoadFashionMnist(..., download=True) to download it again, or copy the '
+           f'official file anew (uncompressed) into {filePath.parent}')
+    with open(filePath, 'rb') as oFile:
+        rawHeader = oFile.read(sizeHeader)
+    if len(rawHeader) < sizeHeader:
+        raise CorruptDataError(filePath, f'only {len(rawHeader)} bytes, too short for an IDX header', fix)
+    valMagic, *lDims = struct.unpack(f'>{1 + numDims}i', rawHeader)
+    if valMagic != _IDX_MAGIC[kind]:
+        raise CorruptDataError(filePath, f'bad magic number {valMagic} (an IDX {kind} file starts with '
+                                         f'{_IDX_MAGIC[kind]}): not a Fashion-MNIST {kind} file, or still compressed', fix)
+    if kind == 'images' and tuple(lDims[1:]) != (28, 28):
+        raise CorruptDataError(filePath, f'images of {lDims[1]} x {lDims[2]} pixels, Fashion-MNIST\'s are 28 x 28', fix)
+    sizeExpected = sizeHeader + int(np.prod(lDims))
+    sizeGot = filePath.stat().st_size
+    if sizeGot != sizeExpected:
+        raise CorruptDataError(filePath, f'{sizeGot:,} bytes, but its header announces {lDims[0]:,} {kind}, '
+                                         f'{sizeExpected:,} bytes (the file is '
+                                         f'{"truncated" if sizeGot < sizeExpected else "longer than its header says"})',
+                               fix)
+
+
 def LoadFashionMnist(isTrain: bool = True, oTransform: Callable | None = None, dataRoot: Path | str | None = None,
                      download: bool = True, oTargetTransform: Callable | None = None) -> FashionMNIST:
     """Return the Fashion-MNIST train (60,000) or test (10,000) split as ``torchvision.datasets.FashionMNIST``.
@@ -221,10 +254,13 @@ def LoadFashionMnist(isTrain: bool = True, oTransform: Callable | None = None, d
     never writes into the data root. Otherwise, with ``download=True``, torchvision downloads them into it
     (Colab, laptops). Without both, the error names the two ways to provide the data.
     ``ds[i] -> (transform(PIL image 28 x 28, mode L), label)``; ``.data`` is uint8 N x 28 x 28, ``.targets`` a tensor.
+    A local file that is truncated or not an IDX file of the right size raises an error that names it.
     """
     dataRoot = Path(dataRoot).expanduser() if dataRoot is not None else GetDataRoot()
     dArgs = dict(train=isTrain, transform=oTransform, target_transform=oTargetTransform)
     if all(filePath.is_file() for filePath in _FashionMnistRawFiles(dataRoot)):
+        for filePath in _FashionMnistRawFiles(dataRoot):
+            _CheckIdxFile(filePath)
         return FashionMNIST(str(dataRoot), download=False, **dArgs)
 
     downloadNote = 'Downloading was not allowed (download=False).'

@@ -17,7 +17,7 @@
 
 from __future__ import annotations
 
-import io
+import hashlib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -37,7 +37,8 @@ from torch.utils.data import Dataset
 from torchmetrics.functional.classification import multiclass_f1_score, multiclass_jaccard_index
 from torchvision import tv_tensors
 
-from .config import GetDataRoot, MissingDataError, ModelDevice
+from ._isbi_sha256 import ISBI_SHA256
+from .config import CorruptDataError, GetDataRoot, MissingDataError, ModelDevice
 from .files import WriteAtomically
 from .models import ConvBnRelu
 from .shapes import LayerOutputShape
@@ -48,7 +49,9 @@ from .shapes import LayerOutputShape
 ISBI_DIR = 'isbi-2012-membranes'  #<! <root>/isbi-2012-membranes/{train/image,train/label,test/image}/<n>.png
 ISBI_CLASSES: tuple[str, ...] = ('cell', 'membrane')  #<! Class index 0 = cell interior, 1 = membrane
 ISBI_NUM_SLICES = 30  #<! Labelled (train) slices; the test split has as many, without masks
-ISBI_URL = 'https://raw.githubusercontent.com/zhixuhao/unet/master/data/membrane'
+ISBI_SIZE = 512  #<! Every slice and mask is 512 x 512
+ISBI_COMMIT = 'b45af4d'  #<! The commit of zhixuhao/unet the course's copy comes from: a moving branch could change
+ISBI_URL = f'https://raw.githubusercontent.com/zhixuhao/unet/{ISBI_COMMIT}/data/membrane'
 ISBI_SPLITS = ('train', 'val', 'trainval', 'test')
 # Local file -> file in the repository zhixuhao/unet (its test slices sit directly in test/)
 _ISBI_REMOTE = {'train/image': 'train/image', 'train/label': 'train/label', 'test/image': 'test'}
@@ -71,7 +74,8 @@ def _IsbiFiles(dataDir: Path) -> list[Path]:
 
 
 def _DownloadIsbi(dataDir: Path, timeout: float = 30.0) -> None:
-    """Fetch the missing PNG slices from the public repository zhixuhao/unet (each file written atomically)."""
+    """Fetch the missing PNG slices from the public repository zhixuhao/unet at ``ISBI_COMMIT``: each file's SHA-256
+    must match ``ISBI_SHA256`` before it is written (atomically), so a changed or broken download never lands."""
     for filePath in _IsbiFiles(dataDir):
         if filePath.is_file():
             continue
@@ -79,16 +83,48 @@ def _DownloadIsbi(dataDir: Path, timeout: float = 30.0) -> None:
         fileUrl = f'{ISBI_URL}/{_ISBI_REMOTE[subDir]}/{filePath.name}'
         with urllib.request.urlopen(fileUrl, timeout=timeout) as oResponse:
             rawBytes = oResponse.read()
-        Image.open(io.BytesIO(rawBytes)).verify()  #<! An HTML error page must not land as a .png
+        _CheckIsbiBytes(f'{subDir}/{filePath.name}', rawBytes, fileUrl)
         WriteAtomically(filePath, lambda oFile: oFile.write(rawBytes))
 
 
-def _ReadSlices(fileDir: Path, vIdx: Sequence[int]) -> torch.Tensor:
+def _CheckIsbiBytes(relName: str, rawBytes: bytes, source: str) -> None:
+    """Refuse the bytes of one ISBI file (``'train/image/0.png'``...) whose SHA-256 differs from the pinned one."""
+    if relName not in ISBI_SHA256:
+        raise ValueError(f'{relName} is not a file of the ISBI 2012 data set (files: {{train/image,train/label,'
+                         f'test/image}}/0.png ... 29.png).')
+    valGot = hashlib.sha256(rawBytes).hexdigest()
+    if valGot != ISBI_SHA256[relName]:
+        raise CorruptDataError(source, f'SHA-256 {valGot}, expected {ISBI_SHA256[relName]} for {relName} (zhixuhao/unet '
+                                       f'at commit {ISBI_COMMIT}): the file differs from the course\'s copy',
+                               'download it again (a proxy or a network error may have changed it); if it still '
+                               'differs, copy the file from the course\'s offline data set instead')
+
+
+def _ReadSlices(fileDir: Path, vIdx: Sequence[int], tuShape: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Read PNG slices as a uint8 N x H x W tensor. A file that is not a readable image, or whose size differs from
+    ``tuShape`` (default: the size most slices have), gets an error that names it."""
+    lPaths = [fileDir / f'{ii}.png' for ii in vIdx]
     lSlices = []
-    for ii in vIdx:
-        with Image.open(fileDir / f'{ii}.png') as oImg:
-            lSlices.append(np.asarray(oImg.convert('L')))
+    for filePath in lPaths:
+        try:
+            with Image.open(filePath) as oImg:
+                lSlices.append(np.asarray(oImg.convert('L')))
+        except (OSError, SyntaxError, ValueError) as oErr:  #<! PIL's errors for a truncated or non-image file
+            raise CorruptDataError(filePath, f'not a readable PNG image ({type(oErr).__name__}: {oErr})',
+                                   _IsbiFix(filePath)) from oErr
+    lShapes = [mSlice.shape for mSlice in lSlices]
+    tuShape = tuShape or max(set(lShapes), key=lShapes.count)
+    for filePath, tuGot in zip(lPaths, lShapes):
+        if tuGot != tuShape:
+            raise CorruptDataError(filePath, f'{tuGot[0]} x {tuGot[1]} pixels where {tuShape[0]} x {tuShape[1]} are '
+                                             f'expected (the image\'s size for a mask, the other slices\' size for a '
+                                             f'slice; the real ones are {ISBI_SIZE} x {ISBI_SIZE})', _IsbiFix(filePath))
     return torch.from_numpy(np.stack(lSlices))
+
+
+def _IsbiFix(filePath: Path) -> str:
+    return (f'delete {filePath} and call LoadIsbiMembranes(..., download=True) to fetch it again, or copy it anew from '
+            'the course\'s offline data set')
 
 
 class IsbiMembranes(Dataset):
@@ -177,7 +213,7 @@ def LoadIsbiMembranes(split: str = 'train', oTransform: Callable | None = None, 
         return IsbiMembranes(_ReadSlices(dataDir / 'test' / 'image', vIdx)[:, None], None, vIdx, split, oTransform)
     vIdx = {'train': vTrainIdx, 'val': vValIdx, 'trainval': np.arange(ISBI_NUM_SLICES)}[split]
     tImages = _ReadSlices(dataDir / 'train' / 'image', vIdx)[:, None]
-    tLabels = _ReadSlices(dataDir / 'train' / 'label', vIdx)
+    tLabels = _ReadSlices(dataDir / 'train' / 'label', vIdx, tuple(tImages.shape[-2:]))  #<! Each mask fits its image
     tMasks = (tLabels < 128).to(torch.uint8)  #<! 0 (dark) = membrane -> 1; 255 = cell -> 0
     return IsbiMembranes(tImages, tMasks, vIdx, split, oTransform)
 

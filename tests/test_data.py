@@ -295,6 +295,31 @@ def test_fashion_mnist_never_writes_into_the_data_root(tmp_path: Path) -> None:
     assert _TreeSnapshot(dataRoot) == tuBefore
 
 
+@pytest.mark.parametrize(('fileName', 'hBreak', 'expected'), [
+    ('train-images-idx3-ubyte', lambda b: b[:len(b) // 2], 'truncated'),
+    ('t10k-labels-idx1-ubyte', lambda b: b + b'\x00', 'longer than its header says'),
+    ('train-labels-idx1-ubyte', lambda b: b'\x1f\x8b' + b[2:], 'bad magic number'),  #<! A gzip file's first bytes
+    ('t10k-images-idx3-ubyte', lambda b: b[:6], 'too short for an IDX header'),
+])
+def test_a_corrupt_fashion_mnist_file_is_named(tmp_path: Path, fileName: str, hBreak, expected: str) -> None:
+    dataRoot = MakeFashionMnistTree(tmp_path / 'data')
+    filePath = dataRoot / cuData.FASHION_MNIST_DIR / 'raw' / fileName
+    filePath.write_bytes(hBreak(filePath.read_bytes()))
+    with pytest.raises(ValueError) as oInfo:
+        cuData.LoadFashionMnist(fileName.startswith('train'), dataRoot=dataRoot, download=False)
+    message = str(oInfo.value)
+    assert str(filePath) in message and expected in message
+    assert 'download=True' in message and 'copy the official file anew' in message
+
+
+def test_fashion_mnist_images_of_another_size_are_named(tmp_path: Path) -> None:
+    dataRoot = tmp_path / 'data'
+    MakeFashionMnistTree(dataRoot)
+    _WriteIdx(dataRoot / cuData.FASHION_MNIST_DIR / 'raw' / 'train-images-idx3-ubyte', np.zeros((12, 32, 32)))
+    with pytest.raises(ValueError, match='images of 32 x 32 pixels'):
+        cuData.LoadFashionMnist(True, dataRoot=dataRoot, download=False)
+
+
 def test_fashion_mnist_without_data_names_both_ways(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match='not allowed') as oErr:
         cuData.LoadFashionMnist(True, dataRoot=tmp_path, download=False)

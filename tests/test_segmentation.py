@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 import urllib.error
 from pathlib import Path
@@ -135,9 +137,84 @@ def test_download_fetches_the_missing_files_with_the_repository_layout(tmp_path:
         return _Response((sourceRoot / localPath).read_bytes())
 
     monkeypatch.setattr(cuSeg.urllib.request, 'urlopen', _FakeUrlOpen)
+    monkeypatch.setattr(cuSeg, 'ISBI_SHA256', _Hashes(sourceRoot))  #<! The fake files' own hashes
     dsVal = LoadIsbiMembranes('val', dataRoot=tmp_path / 'new', download=True)
     assert len(lUrls) == 3 * NUM_SLICES and f'{cuSeg.ISBI_URL}/test/7.png' in lUrls
     assert len(dsVal) == 6 and not list((tmp_path / 'new').rglob('*.tmp'))
+    assert f'/{cuSeg.ISBI_COMMIT}/' in lUrls[0], 'the download reads the pinned commit, not a moving branch'
+
+
+def _Hashes(dataDir: Path) -> dict[str, str]:
+    return {p.relative_to(dataDir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in dataDir.rglob('*.png')}
+
+
+class _Response:
+    def __init__(self, rawBytes: bytes) -> None:
+        self.rawBytes = rawBytes
+
+    def read(self) -> bytes:
+        return self.rawBytes
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args) -> None:
+        return None
+
+
+def test_a_changed_download_is_refused_and_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sourceRoot = MakeIsbiTree(tmp_path / 'source') / cuSeg.ISBI_DIR
+    dHashes = _Hashes(sourceRoot)
+    monkeypatch.setattr(cuSeg, 'ISBI_SHA256', dHashes)
+
+    def _ChangedUrlOpen(fileUrl: str, timeout: float) -> _Response:
+        relPath = fileUrl.removeprefix(cuSeg.ISBI_URL + '/')
+        localPath = relPath.replace('test/', 'test/image/') if relPath.startswith('test/') else relPath
+        rawBytes = (sourceRoot / localPath).read_bytes()
+        return _Response(rawBytes + b'\x00' if localPath == 'train/label/3.png' else rawBytes)  #<! One changed file
+
+    monkeypatch.setattr(cuSeg.urllib.request, 'urlopen', _ChangedUrlOpen)
+    with pytest.raises(FileNotFoundError) as oInfo:
+        LoadIsbiMembranes('train', dataRoot=tmp_path / 'new', download=True)
+    message = str(oInfo.value)
+    assert 'train/label/3.png' in message and 'SHA-256' in message and dHashes['train/label/3.png'] in message
+    assert 'download it again' in message
+    assert not (tmp_path / 'new' / cuSeg.ISBI_DIR / 'train' / 'label' / '3.png').exists()
+
+
+def test_pinned_hashes_cover_the_90_files_and_match_the_real_copy() -> None:
+    assert len(cuSeg.ISBI_SHA256) == 3 * NUM_SLICES
+    assert set(cuSeg.ISBI_SHA256) == {f'{sub}/{ii}.png' for sub in ('train/image', 'train/label', 'test/image')
+                                      for ii in range(NUM_SLICES)}
+    realRoot = _RealRoot()
+    if realRoot is None:
+        pytest.skip('The real ISBI copy is not available: set COURSE_DATA_DIR to a folder with isbi-2012-membranes/.')
+    assert _Hashes(realRoot / cuSeg.ISBI_DIR) == cuSeg.ISBI_SHA256
+
+
+def test_a_mask_of_another_size_is_named(isbiRoot: Path) -> None:
+    maskPath = isbiRoot / cuSeg.ISBI_DIR / 'train' / 'label' / '0.png'
+    Image.fromarray(np.zeros((SLICE_SIZE, SLICE_SIZE + 4), dtype=np.uint8)).save(maskPath)
+    with pytest.raises(ValueError) as oInfo:
+        LoadIsbiMembranes('trainval', dataRoot=isbiRoot)
+    message = str(oInfo.value)
+    assert str(maskPath) in message and f'{SLICE_SIZE} x {SLICE_SIZE + 4}' in message and 'download=True' in message
+
+
+def test_every_mask_of_another_size_is_named_also_when_all_differ(isbiRoot: Path) -> None:
+    for ii in range(NUM_SLICES):
+        Image.fromarray(np.zeros((SLICE_SIZE // 2, SLICE_SIZE // 2), dtype=np.uint8)).save(
+            isbiRoot / cuSeg.ISBI_DIR / 'train' / 'label' / f'{ii}.png')
+    with pytest.raises(ValueError, match=r'label/0.png: 16 x 16 pixels where 32 x 32 are expected'):
+        LoadIsbiMembranes('trainval', dataRoot=isbiRoot)
+
+
+def test_a_truncated_slice_is_named(isbiRoot: Path) -> None:
+    slicePath = isbiRoot / cuSeg.ISBI_DIR / 'test' / 'image' / '5.png'
+    slicePath.write_bytes(slicePath.read_bytes()[:40])
+    with pytest.raises(ValueError) as oInfo:
+        LoadIsbiMembranes('test', dataRoot=isbiRoot)
+    assert str(slicePath) in str(oInfo.value) and 'not a readable PNG image' in str(oInfo.value)
 
 
 def test_bad_split_and_bad_numval_are_refused(isbiRoot: Path) -> None:
