@@ -74,17 +74,28 @@ def _IsbiFiles(dataDir: Path) -> list[Path]:
 
 
 def _DownloadIsbi(dataDir: Path, timeout: float = 30.0) -> None:
-    """Fetch the missing PNG slices from the public repository zhixuhao/unet at ``ISBI_COMMIT``: each file's SHA-256
-    must match ``ISBI_SHA256`` before it is written (atomically), so a changed or broken download never lands."""
+    """Fetch the missing PNG slices from the public repository zhixuhao/unet at ``ISBI_COMMIT`` (then, should GitHub
+    not resolve that short commit, at ``master``): a file is written (atomically) only when its SHA-256 matches
+    ``ISBI_SHA256``, so whichever ref served it, a changed or broken download never lands."""
     for filePath in _IsbiFiles(dataDir):
         if filePath.is_file():
             continue
         subDir = filePath.parent.relative_to(dataDir).as_posix()
-        fileUrl = f'{ISBI_URL}/{_ISBI_REMOTE[subDir]}/{filePath.name}'
-        with urllib.request.urlopen(fileUrl, timeout=timeout) as oResponse:
-            rawBytes = oResponse.read()
-        _CheckIsbiBytes(f'{subDir}/{filePath.name}', rawBytes, fileUrl)
-        WriteAtomically(filePath, lambda oFile: oFile.write(rawBytes))
+        oLastErr: Exception | None = None
+        for baseUrl in (ISBI_URL, ISBI_URL.replace(f'/{ISBI_COMMIT}/', '/master/')):
+            fileUrl = f'{baseUrl}/{_ISBI_REMOTE[subDir]}/{filePath.name}'
+            try:
+                with urllib.request.urlopen(fileUrl, timeout=timeout) as oResponse:
+                    rawBytes = oResponse.read()
+                _CheckIsbiBytes(f'{subDir}/{filePath.name}', rawBytes, fileUrl)
+            except (urllib.error.URLError, OSError, ValueError) as oErr:
+                # A changed file is the more useful error to show than a missing ref
+                oLastErr = oErr if oLastErr is None or isinstance(oErr, ValueError) else oLastErr
+                continue
+            WriteAtomically(filePath, lambda oFile: oFile.write(rawBytes))
+            break
+        else:
+            raise oLastErr
 
 
 def _CheckIsbiBytes(relName: str, rawBytes: bytes, source: str) -> None:

@@ -139,7 +139,7 @@ def test_download_fetches_the_missing_files_with_the_repository_layout(tmp_path:
     monkeypatch.setattr(cuSeg.urllib.request, 'urlopen', _FakeUrlOpen)
     monkeypatch.setattr(cuSeg, 'ISBI_SHA256', _Hashes(sourceRoot))  #<! The fake files' own hashes
     dsVal = LoadIsbiMembranes('val', dataRoot=tmp_path / 'new', download=True)
-    assert len(lUrls) == 3 * NUM_SLICES and f'{cuSeg.ISBI_URL}/test/7.png' in lUrls
+    assert len(lUrls) == 3 * NUM_SLICES and f'{cuSeg.ISBI_URL}/test/7.png' in lUrls  #<! The pinned ref served all
     assert len(dsVal) == 6 and not list((tmp_path / 'new').rglob('*.tmp'))
     assert f'/{cuSeg.ISBI_COMMIT}/' in lUrls[0], 'the download reads the pinned commit, not a moving branch'
 
@@ -180,6 +180,25 @@ def test_a_changed_download_is_refused_and_never_written(tmp_path: Path, monkeyp
     assert 'train/label/3.png' in message and 'SHA-256' in message and dHashes['train/label/3.png'] in message
     assert 'download it again' in message
     assert not (tmp_path / 'new' / cuSeg.ISBI_DIR / 'train' / 'label' / '3.png').exists()
+
+
+def test_the_master_branch_is_tried_when_the_pinned_commit_is_not_found(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    sourceRoot = MakeIsbiTree(tmp_path / 'source') / cuSeg.ISBI_DIR
+    monkeypatch.setattr(cuSeg, 'ISBI_SHA256', _Hashes(sourceRoot))
+    lUrls = []
+
+    def _NoShortShaUrlOpen(fileUrl: str, timeout: float) -> _Response:
+        lUrls.append(fileUrl)
+        if f'/{cuSeg.ISBI_COMMIT}/' in fileUrl:
+            raise urllib.error.HTTPError(fileUrl, 404, 'Not Found', {}, None)
+        relPath = fileUrl.split('/data/membrane/')[1]
+        localPath = relPath.replace('test/', 'test/image/') if relPath.startswith('test/') else relPath
+        return _Response((sourceRoot / localPath).read_bytes())
+
+    monkeypatch.setattr(cuSeg.urllib.request, 'urlopen', _NoShortShaUrlOpen)
+    assert len(LoadIsbiMembranes('test', dataRoot=tmp_path / 'new', download=True)) == NUM_SLICES
+    assert len(lUrls) == 2 * 3 * NUM_SLICES and sum('/master/' in url for url in lUrls) == 3 * NUM_SLICES
 
 
 def test_pinned_hashes_cover_the_90_files_and_match_the_real_copy() -> None:
