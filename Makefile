@@ -6,6 +6,9 @@
 #   make colab       stamp the Colab badge, set-up cell and GPU runtime (after moving the repository: pyproject.toml)
 #   make check       exit non-zero when a badge, set-up cell, GPU runtime or exercise notebook is out of date
 #   make grade [GRADE_PATHS=folder-or-notebooks]  run exercise notebooks (quick mode), report each exercise
+# The website (Jupyter Book 1), in build/site/_build/html/index.html:
+#   make site          from the lessons make test executed (build/executed), executing the others (quick mode)
+#   make site FULL=1   full-mode outputs, executed by Jupyter Book and cached (an unchanged lesson is not run again)
 # Dependencies:
 #   make test-oldest  the unit tests and one notebook with the lowest versions pyproject.toml admits (.venv-oldest)
 PYTHON ?= python3
@@ -26,12 +29,14 @@ GRADE_PATHS ?= notebooks/exercises
 OLDEST_VENV ?= .venv-oldest
 OLDEST_NOTEBOOK ?= notebooks/04_Cifar10Training.ipynb
 
-.PHONY: install lab test test-oldest exercises colab check clean-venv grade
+EXECUTED_DIR := $(abspath build/executed)
+
+.PHONY: install lab test test-oldest exercises colab check clean-venv grade site
 
 $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -e ".[test,lab]"
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e ".[test,lab,site]"
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
@@ -42,8 +47,15 @@ lab: install
 	@if [ "$(HEADLESS)" = 1 ]; then echo "No display: passing --no-browser; open the URL JupyterLab prints below."; fi
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/jupyter lab $(LAB_FLAGS) notebooks
 
+# Every test, notebooks included (nbmake keeps the executed lessons in build/executed), then the site built from those
+# same executions and checked in a browser: CI executes every lesson once
 test: install
-	$(BIN)/python -m pytest
+	COURSE_EXECUTED_DIR=$(EXECUTED_DIR) $(BIN)/python -m pytest
+	$(BIN)/python -m tools.site --executed $(EXECUTED_DIR)
+	COURSE_SITE_REQUIRED=1 $(BIN)/python -m pytest tests/test_site.py -n 0 --junitxml=$(abspath build)/test-report-site.xml
+
+site: install
+	$(BIN)/python -m tools.site --executed $(EXECUTED_DIR) $(if $(filter 1,$(FULL)),--full)
 
 colab: install
 	$(BIN)/python -m tools.colab
