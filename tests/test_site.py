@@ -57,8 +57,10 @@ def test_api_pages_cover_every_module() -> None:
 def _TinyNotebook() -> nbformat.NotebookNode:
     oNotebook = nbformat.v4.new_notebook()
     oNotebook.cells = [nbformat.v4.new_markdown_cell('[![Open In Colab](https://colab/badge.svg)](https://colab/x.ipynb)'),
+                       nbformat.v4.new_code_cell('# Set-up on Google Colab: installs course_utils\nimport sys'),
+                       nbformat.v4.new_markdown_cell('# The Title\n\nGoal.'),
                        nbformat.v4.new_code_cell('print(1)')]
-    oNotebook.cells[1].outputs = [
+    oNotebook.cells[3].outputs = [
         nbformat.v4.new_output('display_data', data={site._WIDGET_MIME: {'model_id': 'a'}, 'text/plain': 'bar'}),
         nbformat.v4.new_output('display_data', data={site._WIDGET_MIME: {'model_id': 'b'}}),
         nbformat.v4.new_output('stream', text='1\n')]
@@ -68,7 +70,7 @@ def _TinyNotebook() -> nbformat.NotebookNode:
 
 def test_widgets_are_dropped_and_their_text_kept() -> None:
     oNotebook = site.StripWidgets(_TinyNotebook())
-    lOutputs = oNotebook.cells[1].outputs
+    lOutputs = oNotebook.cells[3].outputs
     assert 'widgets' not in oNotebook.metadata
     assert [o.output_type for o in lOutputs] == ['display_data', 'stream']
     assert lOutputs[0].data == {'text/plain': 'bar'}
@@ -76,8 +78,9 @@ def test_widgets_are_dropped_and_their_text_kept() -> None:
 
 def test_the_badge_becomes_a_text_link_with_the_page_links() -> None:
     oNotebook = site.LinksCell(_TinyNotebook(), ['[Exercises](e.ipynb)'], 'Outputs: quick')
-    assert oNotebook.cells[0].source == '[Open in Colab](https://colab/x.ipynb) · [Exercises](e.ipynb)\n\nOutputs: quick'
-    assert len(oNotebook.cells) == 2 and 'badge.svg' not in json.dumps(oNotebook.cells[0])
+    assert [oCell.source.split('\n')[0] for oCell in oNotebook.cells] == [
+        '# The Title', '[Open in Colab](https://colab/x.ipynb) · [Exercises](e.ipynb)', 'print(1)']  #<! Under the title
+    assert oNotebook.cells[1].source.endswith('\n\nOutputs: quick') and 'badge.svg' not in json.dumps(oNotebook.cells)
 
 
 def test_toc_lists_every_page() -> None:

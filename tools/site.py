@@ -41,6 +41,7 @@ API_MODULES = ('config', 'data', 'fast_data', 'training', 'models', 'loops', 'me
                'visualization', 'attribution', 'statistics', 'robustness', 'segmentation', 'shapes', 'speed', 'files',
                'progress')
 _WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
+_COLAB_SETUP = '# Set-up on Google Colab'  #<! The first line of the set-up cell tools/colab.py stamps
 _IMAGE_LINK = re.compile(r'\[!\[(?P<alt>[^\]]*)\]\([^)]*\)\]\((?P<url>[^)]*)\)')  #<! [![alt](image)](url)
 _BADGE = re.compile(r'\[!\[Open In Colab\]\([^)]*\)\]\((?P<url>[^)]*)\)')
 _README_LESSON = re.compile(r'`notebooks/(?P<name>\d\d_\w+)\.ipynb`')
@@ -84,15 +85,20 @@ def StripWidgets(oNotebook: NotebookNode) -> NotebookNode:
 
 
 def LinksCell(oNotebook: NotebookNode, lLinks: list[str], provenance: str) -> NotebookNode:
-    """The page's first cell: the Colab badge as a text link (an image from the internet would not load offline),
-    then the page's links and where its outputs come from."""
+    """The page's links under its title: the Colab badge as a text link (an image from the internet would not load
+    offline), the page's links and where its outputs come from. The Colab set-up cell does nothing on the web: gone."""
     oNotebook = copy.deepcopy(oNotebook)
-    oFirst = oNotebook.cells[0]
-    oMatch = _BADGE.search(oFirst.source) if oFirst.cell_type == 'markdown' else None
+    oMatch = None
+    if oNotebook.cells and oNotebook.cells[0].cell_type == 'markdown':
+        oMatch = _BADGE.search(oNotebook.cells[0].source)
+    lCells = oNotebook.cells[1:] if oMatch else list(oNotebook.cells)
+    lCells = [oCell for oCell in lCells if not (oCell.cell_type == 'code' and oCell.source.startswith(_COLAB_SETUP))]
     lParts = ([f'[Open in Colab]({oMatch["url"]})'] if oMatch else []) + lLinks
-    text = ' · '.join(lParts) + (f'\n\n{provenance}' if provenance else '')
-    oCell = nbformat.v4.new_markdown_cell(text, id='site-links')
-    oNotebook.cells = [oCell] + (oNotebook.cells[1:] if oMatch else oNotebook.cells)
+    oLinks = nbformat.v4.new_markdown_cell(' · '.join(lParts) + (f'\n\n{provenance}' if provenance else ''),
+                                           id='site-links')
+    idxTitle = next((ii for ii, oCell in enumerate(lCells) if oCell.cell_type == 'markdown'
+                     and oCell.source.lstrip().startswith('# ')), -1)
+    oNotebook.cells = lCells[:idxTitle + 1] + [oLinks] + lCells[idxTitle + 1:]
     return oNotebook
 
 
