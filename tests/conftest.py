@@ -72,44 +72,6 @@ def sharedCifarRoot(monkeypatch: pytest.MonkeyPatch) -> Path:
     return dataRoot
 
 
-EXECUTED_DIR_ENV = 'COURSE_EXECUTED_DIR'  #<! Set (by make test): nbmake's executed lessons are kept there for the site
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    executedDir = os.environ.get(EXECUTED_DIR_ENV, '')
-    if executedDir:
-        KeepExecutedNotebooks(Path(executedDir))
-
-
-def KeepExecutedNotebooks(executedDir: Path) -> None:
-    """Make nbmake also write each lesson it executed without an error, outputs included, to ``executedDir`` (never
-    into notebooks/: committed notebooks stay without outputs), with how the outputs were made in its metadata. The
-    website is built from these copies, so CI executes every lesson once (tools/site.py)."""
-    from nbmake import nb_run
-
-    hExecute = nb_run.NotebookRun.execute
-    if getattr(hExecute, 'keepsCopies', False):
-        return
-
-    def Execute(self, *args, **kwargs):
-        oResult = hExecute(self, *args, **kwargs)
-        notebookPath = Path(self.filename)
-        if oResult.error is None and notebookPath.parent.name == 'notebooks' and notebookPath.name[:2].isdigit():
-            import nbformat
-
-            from tools.site import PROVENANCE_KEY, Provenance
-            oNotebook = oResult.nb
-            oNotebook.metadata[PROVENANCE_KEY] = Provenance('quick' if os.environ.get('COURSE_QUICK') else 'full')
-            executedDir.mkdir(parents=True, exist_ok=True)
-            tmpPath = executedDir / f'{notebookPath.name}.tmp'
-            nbformat.write(oNotebook, tmpPath)
-            tmpPath.replace(executedDir / notebookPath.name)  #<! Atomic: the site never reads a half-written copy
-        return oResult
-
-    Execute.keepsCopies = True
-    nb_run.NotebookRun.execute = Execute
-
-
 @pytest.hookimpl(tryfirst=True)  #<! Before xdist's own hook, which reads the group marks to build the node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (CI runs ``-n 2 --dist loadgroup``), the lessons run one after the other on one worker:

@@ -255,3 +255,20 @@ def test_the_workflow_check_refuses_a_broken_workflow(tmp_path: Path) -> None:
     oProc = subprocess.run([str(Path(site.sys.executable).parent / 'check-jsonschema'), '--builtin-schema',
                             'vendor.github-workflows', str(brokenPath)], capture_output=True, text=True)
     assert oProc.returncode != 0, 'A job without steps (a misspelt key) must be refused'
+
+
+def test_nbmake_keeps_the_executed_lesson_with_its_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbmake import nb_run
+
+    monkeypatch.setattr(nb_run.NotebookRun, 'execute', nb_run.NotebookRun.execute)  #<! Restored after the test
+    (tmp_path / 'notebooks').mkdir()
+    lessonPath = tmp_path / 'notebooks' / '01_Tiny.ipynb'
+    oNotebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('print(6 * 7)')])
+    nbformat.write(oNotebook, lessonPath)
+    site.KeepExecutedNotebooks(tmp_path / 'executed')
+    oResult = nb_run.NotebookRun(lessonPath, 120).execute()
+    assert oResult.error is None
+    oKept = nbformat.read(tmp_path / 'executed' / '01_Tiny.ipynb', as_version=4)
+    assert oKept.cells[0].outputs[0].text == '42\n'
+    assert oKept.metadata[site.PROVENANCE_KEY]['mode'] in ('quick', 'full')
+    assert not nbformat.read(lessonPath, as_version=4).cells[0].outputs, 'the lesson itself stays without outputs'

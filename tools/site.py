@@ -70,6 +70,32 @@ def ProvenanceText(dProvenance: dict[str, str]) -> str:
             f"{dProvenance['date']}.")
 
 
+def KeepExecutedNotebooks(executedDir: Path) -> None:
+    """Make nbmake also write each lesson it executed without an error, outputs included, to ``executedDir`` (never
+    into notebooks/: committed notebooks stay without outputs), with how the outputs were made in its metadata. The
+    website is built from these copies (Build), so CI executes every lesson once."""
+    from nbmake import nb_run
+
+    hExecute = nb_run.NotebookRun.execute
+    if getattr(hExecute, 'keepsCopies', False):
+        return
+
+    def Execute(self, *args, **kwargs):
+        oResult = hExecute(self, *args, **kwargs)
+        notebookPath = Path(self.filename)
+        if oResult.error is None and notebookPath.parent.name == 'notebooks' and notebookPath.name[:2].isdigit():
+            oNotebook = oResult.nb
+            oNotebook.metadata[PROVENANCE_KEY] = Provenance('quick' if os.environ.get('COURSE_QUICK') else 'full')
+            executedDir.mkdir(parents=True, exist_ok=True)
+            tmpPath = executedDir / f'{notebookPath.name}.tmp'
+            nbformat.write(oNotebook, tmpPath)
+            tmpPath.replace(executedDir / notebookPath.name)  #<! Atomic: the site never reads a half-written copy
+        return oResult
+
+    Execute.keepsCopies = True
+    nb_run.NotebookRun.execute = Execute
+
+
 def StripWidgets(oNotebook: NotebookNode) -> NotebookNode:
     """Progress-bar widgets need a kernel and scripts from the internet: keep their plain-text form only."""
     oNotebook = copy.deepcopy(oNotebook)
