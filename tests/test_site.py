@@ -260,7 +260,9 @@ def test_the_workflow_check_refuses_a_broken_workflow(tmp_path: Path) -> None:
 def test_nbmake_keeps_the_executed_lesson_with_its_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nbmake import nb_run
 
-    monkeypatch.setattr(nb_run.NotebookRun, 'execute', nb_run.NotebookRun.execute)  #<! Restored after the test
+    # nbmake's own execute (make test has already patched it to keep copies elsewhere); the patch is undone after
+    monkeypatch.setattr(nb_run.NotebookRun, 'execute',
+                        getattr(nb_run.NotebookRun.execute, 'original', nb_run.NotebookRun.execute))
     (tmp_path / 'notebooks').mkdir()
     lessonPath = tmp_path / 'notebooks' / '01_Tiny.ipynb'
     oNotebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('print(6 * 7)')])

@@ -93,6 +93,7 @@ def KeepExecutedNotebooks(executedDir: Path) -> None:
         return oResult
 
     Execute.keepsCopies = True
+    Execute.original = hExecute  #<! What nbmake runs without the copies
     nb_run.NotebookRun.execute = Execute
 
 
