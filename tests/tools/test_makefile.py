@@ -120,5 +120,18 @@ def test_other_targets_are_unchanged(labDir: Path) -> None:
     oProc = subprocess.run(['make', '-C', str(labDir), '--no-print-directory', '-n', 'test', 'check'],
                            env=_Env(), capture_output=True, text=True, timeout=60)
     assert oProc.returncode == 0, oProc.stderr
-    assert oProc.stdout.splitlines() == ['.venv/bin/python -m pytest', '.venv/bin/python -m tools.colab --check',
-                                         '.venv/bin/python -m tools.exercises --check']
+    executedDir, buildDir = labDir / 'build' / 'executed', labDir / 'build'
+    assert oProc.stdout.splitlines() == [
+        f'COURSE_EXECUTED_DIR={executedDir} .venv/bin/python -m pytest',  #<! Every test; the executed lessons kept
+        f'.venv/bin/python -m tools.site --executed {executedDir}',  #<! The site from those same executions
+        f'COURSE_SITE_REQUIRED=1 .venv/bin/python -m pytest tests/test_site.py -n 0 '
+        f'--junitxml={buildDir}/test-report-site.xml',  #<! Then checked in a browser
+        '.venv/bin/python -m tools.colab --check', '.venv/bin/python -m tools.exercises --check']
+
+
+def test_site_full_builds_in_full_mode(labDir: Path) -> None:
+    oProc = subprocess.run(['make', '-C', str(labDir), '--no-print-directory', '-n', 'site', 'FULL=1'],
+                           env=_Env(), capture_output=True, text=True, timeout=60)
+    assert oProc.returncode == 0, oProc.stderr
+    assert oProc.stdout.splitlines() == [
+        f'.venv/bin/python -m tools.site --executed {labDir / "build" / "executed"} --full']
