@@ -308,6 +308,8 @@ def Build(isFull: bool, executedDir: Path = EXECUTED_DIR) -> dict:
     if oProc.returncode != 0 or not (SITE_HTML / 'index.html').is_file():
         sys.stderr.write(oProc.stdout[-6000:] + oProc.stderr[-6000:])
         raise SystemExit(f'sphinx-build failed (exit code {oProc.returncode}); its output is above.')
+    # The front page is a bare redirect without a favicon link: the browser asks for /favicon.ico (a 404 otherwise)
+    shutil.copy(SITE_SRC / '_static' / 'favicon.png', SITE_HTML / 'favicon.ico')
     dSummary = {'mode': 'full' if isFull else 'quick', 'seconds': round(time.perf_counter() - timeStart, 1),
                 'pages': len(list(SITE_HTML.rglob('*.html'))), 'sources': dSources,
                 'figures': {name: CountFigures(SITE_OUT / '_build' / 'jupyter_execute' / 'lessons' / f'{name}.ipynb')
