@@ -4,7 +4,8 @@ The lesson writes each method by hand once and checks it against Captum; the res
 which call Captum and reduce its output to one ``N x H x W`` map per image:
 
 - ``SaliencyMaps``: gradient saliency (Simonyan et al. 2014), ``|d score / d x|`` maximized over the channels; with
-  ``numSamples > 0`` SmoothGrad (Smilkov et al. 2017), the mean of that over noisy copies of the input.
+  ``numSamples > 0`` SmoothGrad (Smilkov et al. 2017): ``|d score / d x|`` averaged over noisy copies of the input,
+  then maximized over the channels (Captum's ``NoiseTunnel``).
 - ``GradCamMaps``: Grad-CAM (Selvaraju et al. 2017) at one layer, upsampled bilinearly to the input size.
 - ``OcclusionMaps``: occlusion sensitivity (Zeiler & Fergus 2014), the drop of the class probability when a patch
   is replaced by a baseline, averaged over the patches that cover each pixel.
@@ -43,7 +44,7 @@ class EvalMode:
 
     def __init__(self, oModel: nn.Module) -> None:
         self.oModel = oModel
-        self.lModes = [(oSub, oSub.training) for oSub in oModel.modules()]
+        self.lModes: list[tuple[nn.Module, bool]] = []  #<! Read when the block starts, not when the object is made
 
     def __enter__(self) -> nn.Module:
         self.lModes = [(oSub, oSub.training) for oSub in self.oModel.modules()]
