@@ -83,6 +83,13 @@ def test_the_badge_becomes_a_text_link_with_the_page_links() -> None:
     assert oNotebook.cells[1].source.endswith('\n\nOutputs: quick') and 'badge.svg' not in json.dumps(oNotebook.cells)
 
 
+def test_a_missing_site_extra_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(site, 'SITE_SRC', tmp_path / 'src')
+    monkeypatch.setattr(site.sys, 'executable', str(tmp_path / 'bin' / 'python'))  #<! A venv without the tools
+    with pytest.raises(SystemExit, match=r'jupyter-book, sphinx-build not found .*install the site extra'):
+        site.Build(False, tmp_path / 'executed')
+
+
 def test_toc_lists_every_page() -> None:
     toc = site.TocYaml(['01_A', '02_B'], ['01_A'])
     assert 'file: lessons/02_B' in toc and 'file: exercises/01_A' in toc and 'file: api/training' in toc

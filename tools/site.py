@@ -31,7 +31,7 @@ from nbformat import NotebookNode
 from tools.notebook_io import NOTEBOOKS_DIR, REPO_ROOT, LessonNotebooks, ReadNotebook
 
 BUILD_DIR = REPO_ROOT / 'build'
-EXECUTED_DIR = BUILD_DIR / 'executed'  #<! nbmake's executed copies (tests/conftest.py writes them, make test sets it)
+EXECUTED_DIR = BUILD_DIR / 'executed'  #<! nbmake's executed copies (the root conftest.py keeps them under make test)
 SITE_SRC = BUILD_DIR / 'site-src'
 SITE_OUT = BUILD_DIR / 'site'
 SITE_HTML = SITE_OUT / '_build' / 'html'
@@ -285,6 +285,11 @@ def CountFigures(notebookPath: Path) -> int:
 def Build(isFull: bool, executedDir: Path = EXECUTED_DIR) -> dict:
     """Assemble the source, run Jupyter Book, write build/site/summary.json and return it."""
     timeStart = time.perf_counter()
+    binDir = Path(sys.executable).parent
+    lMissing = [name for name in ('jupyter-book', 'sphinx-build') if not (binDir / name).is_file()]
+    if lMissing:
+        raise SystemExit(f'{", ".join(lMissing)} not found in {binDir}: install the site extra '
+                         '(pip install -e ".[site]"; make site does it).')
     dSources = AssembleSource(isFull, executedDir)
     dEnv = dict(os.environ)
     if isFull:
@@ -292,7 +297,6 @@ def Build(isFull: bool, executedDir: Path = EXECUTED_DIR) -> dict:
     else:
         dEnv['COURSE_QUICK'] = '1'
     dEnv.setdefault('MPLBACKEND', 'Agg')
-    binDir = Path(sys.executable).parent
     # Jupyter Book writes Sphinx's conf.py from _config.yml; Sphinx builds from it, without the scripts that would
     # fetch from the internet (Thebe), so that the site works offline and its pages log no console error
     oProc = subprocess.run([str(binDir / 'jupyter-book'), 'config', 'sphinx', str(SITE_SRC)], env=dEnv,
