@@ -112,43 +112,9 @@ def test_failed_download_names_both_ways(tmp_path: Path, monkeypatch: pytest.Mon
         LoadIsbiMembranes('val', dataRoot=tmp_path, download=True)
 
 
-def test_download_fetches_the_missing_files_with_the_repository_layout(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    sourceRoot = MakeIsbiTree(tmp_path / 'source') / cuSeg.ISBI_DIR
-    lUrls = []
-
-    class _Response:
-        def __init__(self, rawBytes: bytes) -> None:
-            self.rawBytes = rawBytes
-
-        def read(self) -> bytes:
-            return self.rawBytes
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *args) -> None:
-            return None
-
-    def _FakeUrlOpen(fileUrl: str, timeout: float) -> _Response:
-        lUrls.append(fileUrl)
-        relPath = fileUrl.removeprefix(cuSeg.ISBI_URL + '/')
-        localPath = relPath.replace('test/', 'test/image/') if relPath.startswith('test/') else relPath
-        return _Response((sourceRoot / localPath).read_bytes())
-
-    monkeypatch.setattr(cuSeg.urllib.request, 'urlopen', _FakeUrlOpen)
-    monkeypatch.setattr(cuSeg, 'ISBI_SHA256', _Hashes(sourceRoot))  #<! The fake files' own hashes
-    dsVal = LoadIsbiMembranes('val', dataRoot=tmp_path / 'new', download=True)
-    assert len(lUrls) == 3 * NUM_SLICES and f'{cuSeg.ISBI_URL}/test/7.png' in lUrls  #<! The pinned ref served all
-    assert len(dsVal) == 6 and not list((tmp_path / 'new').rglob('*.tmp'))
-    assert f'/{cuSeg.ISBI_COMMIT}/' in lUrls[0], 'the download reads the pinned commit, not a moving branch'
-
-
-def _Hashes(dataDir: Path) -> dict[str, str]:
-    return {p.relative_to(dataDir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in dataDir.rglob('*.png')}
-
-
 class _Response:
+    """What urlopen returns, for the fake downloads: the bytes, as a context manager."""
+
     def __init__(self, rawBytes: bytes) -> None:
         self.rawBytes = rawBytes
 
@@ -162,14 +128,40 @@ class _Response:
         return None
 
 
+def _LocalPath(fileUrl: str) -> str:
+    """The local name of a file of the repository's data/membrane (at any ref): its test slices sit in test/."""
+    relPath = fileUrl.split('/data/membrane/')[1]
+    return relPath.replace('test/', 'test/image/') if relPath.startswith('test/') else relPath
+
+
+def test_download_fetches_the_missing_files_with_the_repository_layout(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    sourceRoot = MakeIsbiTree(tmp_path / 'source') / cuSeg.ISBI_DIR
+    lUrls = []
+
+    def _FakeUrlOpen(fileUrl: str, timeout: float) -> _Response:
+        lUrls.append(fileUrl)
+        return _Response((sourceRoot / _LocalPath(fileUrl)).read_bytes())
+
+    monkeypatch.setattr(cuSeg.urllib.request, 'urlopen', _FakeUrlOpen)
+    monkeypatch.setattr(cuSeg, 'ISBI_SHA256', _Hashes(sourceRoot))  #<! The fake files' own hashes
+    dsVal = LoadIsbiMembranes('val', dataRoot=tmp_path / 'new', download=True)
+    assert len(lUrls) == 3 * NUM_SLICES and f'{cuSeg.ISBI_URL}/test/7.png' in lUrls  #<! The pinned ref served all
+    assert len(dsVal) == 6 and not list((tmp_path / 'new').rglob('*.tmp'))
+    assert f'/{cuSeg.ISBI_COMMIT}/' in lUrls[0], 'the download reads the pinned commit, not a moving branch'
+
+
+def _Hashes(dataDir: Path) -> dict[str, str]:
+    return {p.relative_to(dataDir).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in dataDir.rglob('*.png')}
+
+
 def test_a_changed_download_is_refused_and_never_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sourceRoot = MakeIsbiTree(tmp_path / 'source') / cuSeg.ISBI_DIR
     dHashes = _Hashes(sourceRoot)
     monkeypatch.setattr(cuSeg, 'ISBI_SHA256', dHashes)
 
     def _ChangedUrlOpen(fileUrl: str, timeout: float) -> _Response:
-        relPath = fileUrl.removeprefix(cuSeg.ISBI_URL + '/')
-        localPath = relPath.replace('test/', 'test/image/') if relPath.startswith('test/') else relPath
+        localPath = _LocalPath(fileUrl)
         rawBytes = (sourceRoot / localPath).read_bytes()
         return _Response(rawBytes + b'\x00' if localPath == 'train/label/3.png' else rawBytes)  #<! One changed file
 
@@ -192,9 +184,7 @@ def test_the_master_branch_is_tried_when_the_pinned_commit_is_not_found(tmp_path
         lUrls.append(fileUrl)
         if f'/{cuSeg.ISBI_COMMIT}/' in fileUrl:
             raise urllib.error.HTTPError(fileUrl, 404, 'Not Found', {}, None)
-        relPath = fileUrl.split('/data/membrane/')[1]
-        localPath = relPath.replace('test/', 'test/image/') if relPath.startswith('test/') else relPath
-        return _Response((sourceRoot / localPath).read_bytes())
+        return _Response((sourceRoot / _LocalPath(fileUrl)).read_bytes())
 
     monkeypatch.setattr(cuSeg.urllib.request, 'urlopen', _NoShortShaUrlOpen)
     assert len(LoadIsbiMembranes('test', dataRoot=tmp_path / 'new', download=True)) == NUM_SLICES
