@@ -538,6 +538,40 @@ def PlotMeanStdBars(lNames: Sequence[str], vMean: ArrayLike, vStd: ArrayLike, yl
     return hA
 
 
+def PlotPairedDifferences(lNames: Sequence[str], lResults: Sequence, xlabel: str = 'Difference',
+                          title: str | None = None, valFormat: str = '{:+.3f}', hA: Axes | None = None) -> Axes:
+    """The paired rule's results (``course_utils.PairedDifference``), one row per comparison: the mean difference as
+    a dot, its confidence interval as a bar, and a line at 0. A bar that crosses 0 is a tie (grey); the others are
+    coloured by their verdict (better: green, worse: red), and each row is labelled with its mean and verdict."""
+    if len(lNames) != len(lResults):
+        raise ValueError(f'Got {len(lNames)} names and {len(lResults)} paired results: give one name per comparison.')
+    if len(lNames) == 0:
+        raise ValueError('Nothing to plot: give at least one comparison.')
+    if hA is None:
+        _, hA = plt.subplots(figsize=(7.5, 0.9 + 0.6 * len(lNames)), layout='constrained')
+    dColors = {'better': 'tab:green', 'worse': 'tab:red', 'tie': 'tab:gray'}
+    vY = np.arange(len(lNames))[::-1]  #<! The first comparison on top
+    for valY, oResult in zip(vY, lResults):
+        color = dColors[oResult.verdict]
+        hA.errorbar(oResult.meanDiff, valY, xerr=[[oResult.meanDiff - oResult.low], [oResult.high - oResult.meanDiff]],
+                    fmt='o', color=color, capsize=5, lw=2)
+        hA.annotate(f'{valFormat.format(oResult.meanDiff)} ({oResult.verdict})', (oResult.high, valY),
+                    xytext=(6, 0), textcoords='offset points', va='center', fontsize=9, color=color)
+    hA.axvline(0, color='k', lw=1, ls='--')
+    hA.set_yticks(vY, lNames)
+    hA.set_ylim(-0.6, len(lNames) - 0.4)
+    vLow = np.array([o.low for o in lResults] + [0.0])
+    vHigh = np.array([o.high for o in lResults] + [0.0])
+    valPad = 0.1 * max(float(vHigh.max() - vLow.min()), 1e-6)
+    hA.set_xlim(float(vLow.min()) - valPad, float(vHigh.max()) + 4 * valPad)  #<! Room for the labels on the right
+    oResult = lResults[0]
+    hA.set_xlabel(f'{xlabel} (mean of {oResult.numPairs} paired differences, {oResult.confidence:.0%} t interval)')
+    hA.grid(axis='x', alpha=0.3)
+    if title:
+        hA.set_title(title)
+    return hA
+
+
 # ------------------------------------------------------------------------------------------------
 # Normalization layers: which values share one mean and variance
 # ------------------------------------------------------------------------------------------------

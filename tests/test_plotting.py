@@ -96,3 +96,21 @@ def test_feature_maps_keep_the_sign_of_each_map() -> None:
 def test_matrix_writes_every_value() -> None:
     hA = PlotMatrix(np.array([[133, 75], [100, 101]]), title='Output')
     assert sorted(oText.get_text() for oText in hA.texts) == ['100', '101', '133', '75']
+
+
+def test_paired_differences_colours_by_verdict_and_labels_each_row() -> None:
+    from course_utils import PairedDifference, PlotPairedDifferences
+    lResults = [PairedDifference([0.8, 0.82, 0.81], [0.7, 0.71, 0.72]),     #<! Consistently higher: better
+                PairedDifference([0.7, 0.71, 0.72], [0.8, 0.82, 0.81]),     #<! worse
+                PairedDifference([0.80, 0.70, 0.75], [0.75, 0.74, 0.76])]   #<! Interval holds 0: tie
+    assert [o.verdict for o in lResults] == ['better', 'worse', 'tie']
+    hA = PlotPairedDifferences(['a vs b', 'b vs a', 'c vs d'], lResults, xlabel='Accuracy')
+    lLabels = [oText.get_text() for oText in hA.texts]
+    assert lLabels == ['+0.100 (better)', '-0.100 (worse)', '+0.000 (tie)']
+    assert [oText.get_color() for oText in hA.texts] == ['tab:green', 'tab:red', 'tab:gray']
+    assert [oTick.get_text() for oTick in hA.get_yticklabels()] == ['a vs b', 'b vs a', 'c vs d']
+    valLeft, valRight = hA.get_xlim()
+    assert valLeft < min(o.low for o in lResults) and valRight > max(o.high for o in lResults)
+    assert '3 paired differences' in hA.get_xlabel() and '95%' in hA.get_xlabel()
+    with pytest.raises(ValueError, match='one name per comparison'):
+        PlotPairedDifferences(['only one'], lResults)
