@@ -44,7 +44,7 @@ from .models import (BasicBlock, Bottleneck, BuildMobileNetV1, BuildResNet9, Bui
 from .plotting import (GridAxes, PlotClassProbabilities, PlotConfusionMatrix, PlotFeatureMaps, PlotImageGrid,
                        PlotImages, PlotLabelsHistogram, PlotMatrix, PlotMnistImages, PlotTrainResults)
 from .plotting import PlotFiltersToMaps, PlotGroupedConv, PlotKernelFlip, PlotSlidingWindow  # convolution diagrams
-from .plotting import PlotMeanStdBars, PlotPairedDifferences  # seeds: mean +- std; the paired rule's intervals
+from .plotting import IntegerTicks, PlainLogTicks, PlotMeanStdBars, PlotPairedDifferences  # seeds: mean +- std; the paired rule's intervals
 from .plotting import PlotNormalizationAxes  # normalization layers: the four-cube figure
 from .plotting import MapColors, PlotAttributionGrid, PlotImageMapOverlay, PlotMeanCurves, PlotStageCorrelations
 from .robustness import (CORRUPTION_SEVERITIES, CORRUPTIONS, AccuracyUnderAttack, CalibrationBins, CorruptImages,
@@ -98,7 +98,7 @@ __all__ = [
     'GridAxes', 'PlotClassProbabilities', 'PlotConfusionMatrix', 'PlotFeatureMaps', 'PlotImageGrid', 'PlotImages',
     'PlotLabelsHistogram', 'PlotMatrix', 'PlotMnistImages', 'PlotTrainResults',
     'PlotFiltersToMaps', 'PlotGroupedConv', 'PlotKernelFlip', 'PlotSlidingWindow',
-    'PlotMeanStdBars', 'PlotPairedDifferences',
+    'IntegerTicks', 'PlainLogTicks', 'PlotMeanStdBars', 'PlotPairedDifferences',
     'PlotNormalizationAxes',
     'MapColors', 'PlotAttributionGrid', 'PlotImageMapOverlay', 'PlotMeanCurves', 'PlotStageCorrelations',
     # robustness

@@ -9,9 +9,29 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import LogFormatter, MaxNLocator
 
 ArrayLike = np.ndarray | torch.Tensor | Sequence
+
+
+def IntegerTicks(hA: Axes, axis: str = 'x') -> Axes:
+    """Ticks at whole numbers only on ``axis`` ('x', 'y' or 'both'): epochs, steps and counts are never 1.5."""
+    for name in ('x', 'y') if axis == 'both' else (axis,):
+        getattr(hA, f'{name}axis').set_major_locator(MaxNLocator(integer=True))
+    return hA
+
+
+def PlainLogTicks(hA: Axes, axis: str = 'y') -> Axes:
+    """Plain numbers (2, 3, 50, 0.01) on a log ``axis`` ('x', 'y' or 'both'), on the major and the labelled minor
+    ticks, instead of matplotlib's mix of ``10^1`` and ``2 x 10^1``. Call it after the axis is set to log scale."""
+    for name in ('x', 'y') if axis == 'both' else (axis,):
+        oAxis = getattr(hA, f'{name}axis')
+        if oAxis.get_scale() != 'log':
+            raise ValueError(f'PlainLogTicks: the {name} axis is {oAxis.get_scale()!r}, not log; set its scale first '
+                             f'(hA.set_{name}scale("log")).')
+        oAxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
+        oAxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    return hA
 
 
 def _ToNumpy(mX: ArrayLike) -> np.ndarray:
@@ -132,7 +152,7 @@ def PlotTrainResults(lTrainLoss: Sequence[float], lTrainScore: Sequence[float], 
         hA.plot(vEpoch, lVal, lw=2, marker='.', label='Validation')
         if bestIdx is not None:
             hA.axvline(bestIdx + 1, color='gray', ls='--', lw=1, label=f'Best (epoch {bestIdx + 1})')
-        hA.xaxis.set_major_locator(MaxNLocator(integer=True))
+        IntegerTicks(hA)
         hA.set_xlabel('Epoch')
         hA.set_ylabel(name)
         hA.set_title(f'{name} per Epoch')
@@ -142,6 +162,7 @@ def PlotTrainResults(lTrainLoss: Sequence[float], lTrainScore: Sequence[float], 
         vX = np.linspace(0, len(vEpoch), len(lLearnRate), endpoint=False) + (
             1 if len(lLearnRate) == len(vEpoch) else 0)
         vHa[2].plot(vX, lLearnRate, lw=2)
+        IntegerTicks(vHa[2])
         vHa[2].set_xlabel('Epoch')
         vHa[2].set_ylabel('Learning Rate')
         vHa[2].set_title('Learning Rate Schedule')
@@ -283,7 +304,7 @@ def PlotClassProbabilities(tX: ArrayLike, mProb: ArrayLike, vY: ArrayLike | None
     numRows = int(np.ceil(numImg / numCols))
     lNames = list(lClasses) if lClasses is not None else [str(ii) for ii in range(numClasses)]
     if hF is None:
-        hF = plt.figure(figsize=(5.2 * numCols, 0.22 * numClasses * numRows + 0.6 * numRows), layout='constrained')
+        hF = plt.figure(figsize=(5.6 * numCols, 0.3 * numClasses * numRows + 0.7 * numRows), layout='constrained')
     mHa = hF.subplots(numRows, 2 * numCols, squeeze=False, width_ratios=[1, 1.8] * numCols)
     for ii in range(numRows * numCols):
         hAImg, hABar = mHa[ii // numCols, 2 * (ii % numCols)], mHa[ii // numCols, 2 * (ii % numCols) + 1]
@@ -300,11 +321,11 @@ def PlotClassProbabilities(tX: ArrayLike, mProb: ArrayLike, vY: ArrayLike | None
         if vY is not None:
             vBars[int(vY[ii])].set_edgecolor('black')
             vBars[int(vY[ii])].set_linewidth(1.5)
-        hABar.set_yticks(np.arange(numClasses), lNames, fontsize=7)
+        hABar.set_yticks(np.arange(numClasses), lNames, fontsize=9)  #<! Readable at the notebook's width
         hABar.invert_yaxis()  #<! Class 0 on top, as in the list of classes
         hABar.set_xlim(0, 1)
-        hABar.tick_params(axis='x', labelsize=7)
-        hABar.set_title(f'p = {mProb[ii, predIdx]:.2f} {lNames[predIdx]}', fontsize=8,
+        hABar.tick_params(axis='x', labelsize=8)
+        hABar.set_title(f'p = {mProb[ii, predIdx]:.2f} {lNames[predIdx]}', fontsize=10,
                         color='red' if isWrong else 'black')
     return hF
 

@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.v2.functional as TF
 from matplotlib.axes import Axes
 from PIL import Image
 from torch import nn
@@ -186,7 +185,7 @@ def AccuracyUnderAttack(oModel: nn.Module, tX: torch.Tensor, vY: torch.Tensor, h
 CORRUPTION_SEVERITIES: dict[str, tuple[float, ...]] = {
     'Gaussian Noise': (0.04, 0.06, 0.08, 0.09, 0.10),  #<! Standard deviation of the added noise
     'Gaussian Blur':  (0.4, 0.6, 0.7, 0.8, 1.0),       #<! Standard deviation of the blur kernel, pixels
-    'Contrast':       (0.75, 0.5, 0.4, 0.3, 0.15),     #<! Factor towards each image's mean
+    'Contrast':       (0.75, 0.5, 0.4, 0.3, 0.15),     #<! Factor towards each channel's mean (per image)
     'JPEG':           (80, 65, 58, 50, 40),            #<! JPEG quality
 }
 CORRUPTIONS: tuple[str, ...] = tuple(CORRUPTION_SEVERITIES)
@@ -234,10 +233,15 @@ def CorruptImages(tX01: torch.Tensor, corruption: str, severity: int, seed: int 
             oGen = torch.Generator().manual_seed(seed)
             tOut = tX01 + valParam * torch.randn(tX01.shape, generator=oGen).to(tX01.device, tX01.dtype)
         case 'Gaussian Blur':
-            kernelSize = 2 * math.ceil(3 * valParam) + 1  #<! +-3 sigma
-            tOut = TF.gaussian_blur(tX01, [kernelSize, kernelSize], [valParam, valParam])
+            # CIFAR-10-C blurs with skimage.filters.gaussian: a kernel of radius int(4 sigma + 0.5) (scipy's
+            # truncate=4) and the border extended by its edge pixels (mode 'nearest'), as here
+            import kornia.filters  #<! Here: importing Kornia takes a moment that only this corruption needs
+            kernelSize = 2 * int(4 * valParam + 0.5) + 1
+            tOut = kornia.filters.gaussian_blur2d(tX01, (kernelSize, kernelSize), (valParam, valParam),
+                                                  border_type='replicate')
         case 'Contrast':
-            tMean = tX01.mean(dim=(1, 2, 3), keepdim=True)
+            # Towards each channel's own mean, as CIFAR-10-C: one mean over all channels would also desaturate
+            tMean = tX01.mean(dim=(2, 3), keepdim=True)
             tOut = (tX01 - tMean) * valParam + tMean
         case 'JPEG':
             tOut = _JpegRoundTrip(tX01, int(valParam))
@@ -392,8 +396,11 @@ def PlotReliabilityDiagram(mLogits: torch.Tensor, vY: torch.Tensor, numBins: int
     vAcc = dfBins['Accuracy'].fillna(0).to_numpy()
     vConf = dfBins['Confidence'].fillna(0).to_numpy()
     hA.bar(vCenter, vAcc, width=binWidth, edgecolor='k', color='tab:blue', label='Accuracy')
-    hA.bar(vCenter, vConf - vAcc, bottom=vAcc, width=binWidth, edgecolor='tab:red', color='tab:red', alpha=0.3,
-           label='Gap to confidence')
+    # The mean confidence of each bin as a red step over its bar: opaque, so no colour mixes that the legend lacks;
+    # the vertical distance between the bar's top and the step is the bin's gap
+    vFilled = dfBins['Count'].to_numpy() > 0  #<! Empty bins have no confidence to draw
+    hA.hlines(vConf[vFilled], (vCenter - binWidth / 2)[vFilled], (vCenter + binWidth / 2)[vFilled],
+              colors='tab:red', lw=2.5, label='Mean confidence (gap: bar to step)')
     hA.plot([0, 1], [0, 1], 'k--', lw=1, label='Perfect calibration')
     hA.set_xlim(0, 1)
     hA.set_ylim(0, 1)

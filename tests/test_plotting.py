@@ -114,3 +114,26 @@ def test_paired_differences_colours_by_verdict_and_labels_each_row() -> None:
     assert '3 paired differences' in hA.get_xlabel() and '95%' in hA.get_xlabel()
     with pytest.raises(ValueError, match='one name per comparison'):
         PlotPairedDifferences(['only one'], lResults)
+
+
+def test_plain_log_ticks_replace_scientific_labels_and_integer_ticks_skip_halves() -> None:
+    from course_utils import IntegerTicks, PlainLogTicks
+    hF, hA = plt.subplots()
+    hA.plot([1, 2], [2.0, 4.0])
+    hA.set_yscale('log')
+    hF.canvas.draw()
+    assert any('times' in oText.get_text() for oText in hA.get_yticklabels(minor=True))  #<! matplotlib's 2x10^0
+    PlainLogTicks(hA)
+    IntegerTicks(hA)
+    hF.canvas.draw()
+    assert [oText.get_text() for oText in hA.get_yticklabels(minor=True)][:3] == ['2', '3', '4']
+    assert all(float(v).is_integer() for v in hA.get_xticks())
+    hA.set_xscale('linear')
+    with pytest.raises(ValueError, match='not log'):
+        PlainLogTicks(hA, 'x')
+
+
+def test_train_results_learning_rate_axis_has_integer_epochs() -> None:
+    hF = PlotTrainResults([1.0, 0.5], [0.5, 0.7], [1.1, 0.6], [0.4, 0.6], lLearnRate=[1e-3, 2e-3, 3e-3, 1e-3])
+    for hA in hF.axes:
+        assert all(float(v).is_integer() for v in hA.get_xticks()), hA.get_title()

@@ -8,12 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import matplotlib.pyplot as plt
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils import (CORRUPTIONS, AccuracyUnderAttack, CalibrationBins, CorruptImages, ExpectedCalibrationError,
-                          FgsmAttack, FitTemperature, PgdAttack, PixelBounds, PredictTta, ScaleByTemperature,
-                          SeedSummary, ShiftImages, Standardize, TieVerdicts, TtaViews, Unstandardize)
+from course_utils import (CORRUPTION_SEVERITIES, CORRUPTIONS, AccuracyUnderAttack, CalibrationBins, CorruptImages,
+                          ExpectedCalibrationError, FgsmAttack, FitTemperature, PgdAttack, PixelBounds, PredictTta,
+                          ScaleByTemperature, SeedSummary, ShiftImages, Standardize, TieVerdicts, TtaViews,
+                          Unstandardize)
 
 V_MEAN = torch.tensor([0.49, 0.48, 0.45])
 V_STD = torch.tensor([0.25, 0.24, 0.26])
@@ -240,3 +242,35 @@ def test_seed_summary_and_tie_verdicts() -> None:
     assert dfVerdict.loc['B', 'Spread'] == pytest.approx(math.sqrt(2) * 0.02)
     with pytest.raises(ValueError, match='at least 2 seeds'):
         SeedSummary(dfRuns.iloc[[0, 3, 4]], 'Config', 'Acc')
+
+
+def test_blur_matches_skimage_as_cifar10c_uses_it() -> None:
+    import skimage.filters
+    tX01 = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    for severity, valSigma in enumerate(CORRUPTION_SEVERITIES['Gaussian Blur'], start=1):
+        tGot = CorruptImages(tX01, 'Gaussian Blur', severity)
+        mExpected = np.stack([skimage.filters.gaussian(mImg, sigma=valSigma, channel_axis=-1)
+                              for mImg in tX01.permute(0, 2, 3, 1).double().numpy()])
+        np.testing.assert_allclose(tGot.permute(0, 2, 3, 1).numpy(), mExpected, atol=1e-5,
+                                   err_msg=f'severity {severity} (sigma {valSigma})')
+
+
+def test_contrast_pulls_each_channel_to_its_own_mean_and_keeps_colour() -> None:
+    tX01 = torch.zeros(1, 3, 8, 8)
+    tX01[:, 0] = torch.linspace(0.5, 1.0, 64).view(8, 8)  #<! A red image: green and blue are 0
+    tOut = CorruptImages(tX01, 'Contrast', 5)
+    assert float(tOut[:, 1:].abs().max()) == 0, 'Green and blue must stay 0 (no desaturation)'
+    torch.testing.assert_close(tOut.mean(dim=(2, 3)), tX01.mean(dim=(2, 3)))
+    valFactor = CORRUPTION_SEVERITIES['Contrast'][4]
+    torch.testing.assert_close(tOut[:, 0].std(), valFactor * tX01[:, 0].std())
+
+
+def test_reliability_diagram_draws_one_confidence_step_per_filled_bin() -> None:
+    from course_utils import PlotReliabilityDiagram
+    mLogits = torch.tensor([[4.0, 0.0], [0.0, 4.0], [1.0, 0.0], [0.0, 0.2]])
+    vY = torch.tensor([0, 0, 0, 1])
+    hA = PlotReliabilityDiagram(mLogits, vY, numBins=5)
+    oSteps = hA.collections[0]
+    assert len(oSteps.get_segments()) == 3  #<! Confidences 0.98 (2 images), 0.73 and 0.55: three bins
+    assert all(oPatch.get_alpha() in (None, 1.0) for oPatch in hA.patches), 'Opaque bars only: no mixed colours'
+    plt.close('all')
