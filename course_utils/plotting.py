@@ -236,9 +236,11 @@ def PlotImageGrid(tX: ArrayLike, vY: ArrayLike | None = None, lClasses: Sequence
 
 
 def PlotFeatureMaps(tMaps: ArrayLike, lTitles: Sequence[str] | None = None, numCols: int | None = None,
-                    cmap: str = 'gray', showColorbar: bool = False,
+                    cmap: str = 'gray', showColorbar: bool = False, sharedScale: bool = False,
                     hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
-    """Show 2D maps (``N x H x W``, e.g. the channels of a convolution output), each with its own color scale.
+    """Show 2D maps (``N x H x W``, e.g. the channels of a convolution output), each with its own color scale, or
+    one scale for all with ``sharedScale`` (then a constant map shows its value's colour, not a blank square; add
+    ``showColorbar`` to read it).
 
     Signed maps (such as Sobel responses) keep their sign: nothing is clipped.
     """
@@ -250,8 +252,9 @@ def PlotFeatureMaps(tMaps: ArrayLike, lTitles: Sequence[str] | None = None, numC
     if lTitles is not None and len(lTitles) != len(mMaps):
         raise ValueError(f'Got {len(lTitles)} titles for {len(mMaps)} maps.')
     hF, vHa = GridAxes(len(mMaps), numCols, hF, cellSize=2.4, aspect=mMaps.shape[1] / mMaps.shape[2])
+    dScale = dict(vmin=float(mMaps.min()), vmax=float(mMaps.max())) if sharedScale else {}
     for ii, hA in enumerate(vHa):
-        hIm = hA.imshow(mMaps[ii], cmap=cmap)
+        hIm = hA.imshow(mMaps[ii], cmap=cmap, **dScale)
         hA.set_xticks([])
         hA.set_yticks([])
         if lTitles is not None:

@@ -332,7 +332,8 @@ class UNetUp(nn.Module):
     """One decoder step: upsample x2 (halving the channels), concatenate the encoder's skip map, ``UNetDoubleConv``.
 
     ``upMode='transpose'``: ``ConvTranspose2d(kernel 2, stride 2)`` (the paper's "up-convolution"; kernel = stride,
-    so the kernel windows never overlap: no checkerboard). ``upMode='bilinear'``: bilinear upsampling then a
+    so the kernel windows never overlap: no uneven overlap, though learned weights still give each of the 4 sub-pixel
+    positions its own weights, a 2 x 2 periodic pattern). ``upMode='bilinear'``: bilinear upsampling then a
     1 x 1 convolution.
     """
 

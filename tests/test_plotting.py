@@ -137,3 +137,12 @@ def test_train_results_learning_rate_axis_has_integer_epochs() -> None:
     hF = PlotTrainResults([1.0, 0.5], [0.5, 0.7], [1.1, 0.6], [0.4, 0.6], lLearnRate=[1e-3, 2e-3, 3e-3, 1e-3])
     for hA in hF.axes:
         assert all(float(v).is_integer() for v in hA.get_xticks()), hA.get_title()
+
+
+def test_feature_maps_shared_scale_gives_constant_maps_their_own_colour() -> None:
+    tMaps = torch.stack([torch.ones(4, 4), 2 * torch.ones(4, 4), torch.arange(16.0).view(4, 4) % 3])
+    hF = PlotFeatureMaps(tMaps, sharedScale=True, showColorbar=True)
+    lImages = [hA.images[0] for hA in hF.axes if hA.images]
+    assert [oImg.get_clim() for oImg in lImages] == [(0.0, 2.0)] * 3
+    hF2 = PlotFeatureMaps(tMaps)
+    assert [hA.images[0].get_clim() for hA in hF2.axes if hA.images][2] == (0.0, 2.0)
