@@ -14,14 +14,16 @@ The recipes:
   global average pooling, a linear layer; AdamW (lr 1e-3, betas (0.9, 0.99), weight decay 1e-3), batch 256, no
   augmentation, standardized with the training split's statistics. A constant learning rate: it trains until 80%.
 * ``technion``: the Technion tutorial 06 ``CifarCNN``. Convolutions 32-64 / 128-128 / 256-256 with BatchNorm on the
-  first of each pair and a max pool after each pair, ``Dropout2d(0.05)``, then FC 4096-1024-512-10 with dropout 0.1;
+  first of each pair and a max pool after each pair, ``Dropout2d(0.05)`` after the second pair, then FC
+  4096-1024-512-10 with dropout 0.1;
   Adam at lr 1e-4, batch 128, random crop and flip. A constant learning rate: it trains until 80%.
 * ``lesson04``: the course's lesson-04 recipe (``BuildVggCnn``, ``DataLoader`` with crop and flip, batch 128, AdamW
   with a one-cycle schedule peaking at 4e-3 over 12 epochs, weight decay 5e-4, label smoothing 0.1).
 * ``lesson09``: the course's lesson-09 recipe at the CPU scale (the quarter-width ResNet-9, ``DeviceBatchLoader``,
   batch 256, AdamW with a one-cycle schedule peaking at 4e-3 over 9 epochs, weight decay 5e-4, label smoothing 0.1).
 
-Both course recipes use the channels-last layout where it is measured faster (as the lessons decide it). Every run
+Both course recipes use the channels-last layout where it is measured faster, and lesson 09's recipe bfloat16 autocast
+where the CPU computes it natively and it is measured faster (as the lessons decide them). Every run
 stops at its time cap (``--cap-minutes``, checked after every batch; the partial epoch is then validated and
 recorded). A recipe that did not reach an accuracy within the cap gives a lower bound (``>``) for its time and ratio.
 
@@ -51,7 +53,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from torchmetrics.classification import MulticlassAccuracy
 
-from course_utils import BuildResNet9, BuildVggCnn, CountParameters, MakeCifar10Loaders, NNMode, TrainEpoch
+from course_utils import (AutocastContext, BuildResNet9, BuildVggCnn, ChooseMixedPrecision, CountParameters,
+                          MakeCifar10Loaders, NNMode, TrainEpoch)
 
 LEVELS = (0.70, 0.75, 0.80)  #<! The accuracies whose times the table reports
 COURSE_RECIPES = ('lesson04', 'lesson09')
@@ -74,14 +77,17 @@ def BuildFixelNet(numClasses: int = 10) -> nn.Sequential:
 
 def BuildTechnionNet(numClasses: int = 10) -> nn.Sequential:
     """The Technion tutorial 06 CifarCNN: 3 pairs of padded 3x3 convolutions (BatchNorm on the first of each pair),
-    a max pool after each pair, Dropout2d(0.05), then a 4096-1024-512-10 classifier with dropout 0.1."""
+    a max pool after each pair, Dropout2d(0.05) after the second pair, then a 4096-1024-512-10 classifier with
+    dropout 0.1 (before the first and the last linear layer)."""
     lLayers: list[nn.Module] = []
     numIn = 3
-    for numFirst, numSecond in ((32, 64), (128, 128), (256, 256)):
+    for pairIdx, (numFirst, numSecond) in enumerate(((32, 64), (128, 128), (256, 256))):
         lLayers += [nn.Conv2d(numIn, numFirst, 3, padding=1), nn.BatchNorm2d(numFirst), nn.ReLU(),
                     nn.Conv2d(numFirst, numSecond, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        if pairIdx == 1:
+            lLayers.append(nn.Dropout2d(0.05))  #<! After the second pair's pool, as the widely copied CifarCNN has it
         numIn = numSecond
-    return nn.Sequential(*lLayers, nn.Dropout2d(0.05), nn.Flatten(),
+    return nn.Sequential(*lLayers, nn.Flatten(),
                          nn.Dropout(0.1), nn.Linear(256 * 4 * 4, 1024), nn.ReLU(),
                          nn.Linear(1024, 512), nn.ReLU(), nn.Dropout(0.1), nn.Linear(512, numClasses))
 
@@ -105,6 +111,7 @@ class Recipe:
     numEpoch: int | None = None
     maxLr: float | None = None
     tryChannelsLast: bool = False
+    tryMixedPrecision: bool = False  #<! Lesson 09 measures mixed precision and keeps it when it is faster
 
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
@@ -118,7 +125,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            lambda lP: torch.optim.AdamW(lP, lr=4e-3, weight_decay=5e-4), 0.1, 12, 4e-3, True),
     Recipe('lesson09', 'Course lesson 09 (cpu scale): ResNet-9 (16, 32, 64, 128), DeviceBatchLoader crop + flip, batch '
            '256, AdamW one-cycle 4e-3 wd 5e-4, 9 epochs, label smoothing 0.1', BuildResNet9, 256, True, True,
-           lambda lP: torch.optim.AdamW(lP, lr=4e-3, weight_decay=5e-4), 0.1, 9, 4e-3, True),
+           lambda lP: torch.optim.AdamW(lP, lr=4e-3, weight_decay=5e-4), 0.1, 9, 4e-3, True, True),
 )}
 
 
@@ -133,24 +140,39 @@ def TrainingFlopsPerImage(oModel: nn.Module, numImg: int = 2) -> float:
     return oCounter.get_total_flops() / numImg
 
 
-def _StepTime(oModel: nn.Module, tX: torch.Tensor, vY: torch.Tensor, numRep: int) -> float:
+def _StepTime(oModel: nn.Module, tX: torch.Tensor, vY: torch.Tensor, numRep: int,
+              autocastDtype: torch.dtype | None = None) -> float:
     lTimes = []
     for repIdx in range(numRep + 1):  #<! The first step warms up: not timed
         startTime = time.perf_counter()
-        nn.functional.cross_entropy(oModel(tX), vY).backward()
+        with AutocastContext(torch.device('cpu'), autocastDtype):
+            valLoss = nn.functional.cross_entropy(oModel(tX), vY)
+        valLoss.backward()
         lTimes.append(time.perf_counter() - startTime)
     oModel.zero_grad(set_to_none=True)
     return statistics.median(lTimes[1:])
 
 
-def ChooseChannelsLast(hModel: Callable[[], nn.Module], batchSize: int, numRep: int = 3) -> bool:
-    """Channels-last only where it is clearly faster (> 5%, median of `numRep` steps), as lessons 04 and 09 decide."""
+def ChooseLayout(oRecipe: Recipe, batchSize: int, numRep: int = 3) -> tuple[bool, torch.dtype | None]:
+    """Channels-last and mixed precision as the lessons decide them: channels-last only where it is clearly faster
+    (> 5%, median of `numRep` steps, lessons 04 and 09); then, for lesson 09, the mixed precision that
+    ``ChooseMixedPrecision`` allows on this CPU (native bfloat16 only), kept when it is faster (lesson 09's speed
+    table keeps the fastest configuration)."""
     torch.manual_seed(SEED)
     tX, vY = torch.randn(batchSize, 3, 32, 32), torch.randint(0, 10, (batchSize,))
-    timeContiguous = _StepTime(hModel().train(), tX, vY, numRep)
-    timeChannelsLast = _StepTime(hModel().train().to(memory_format=torch.channels_last),
-                                 tX.contiguous(memory_format=torch.channels_last), vY, numRep)
-    return timeContiguous / timeChannelsLast > 1.05
+    if not oRecipe.tryChannelsLast:
+        return False, None
+    tXLast = tX.contiguous(memory_format=torch.channels_last)
+    timeContiguous = _StepTime(oRecipe.hModel().train(), tX, vY, numRep)
+    timeLast = _StepTime(oRecipe.hModel().train().to(memory_format=torch.channels_last), tXLast, vY, numRep)
+    isChannelsLast = timeContiguous / timeLast > 1.05
+    autocastDtype = ChooseMixedPrecision(torch.device('cpu')).autocastDtype if oRecipe.tryMixedPrecision else None
+    if autocastDtype is not None:
+        oModel = oRecipe.hModel().train()
+        oModel = oModel.to(memory_format=torch.channels_last) if isChannelsLast else oModel
+        timeMixed = _StepTime(oModel, tXLast if isChannelsLast else tX, vY, numRep, autocastDtype)
+        autocastDtype = autocastDtype if timeMixed < min(timeContiguous, timeLast) else None
+    return isChannelsLast, autocastDtype
 
 
 class _UntilDeadline:
@@ -181,6 +203,7 @@ class RecipeResult:
     numParams: int
     flopsPerImage: float
     channelsLast: bool
+    autocastDtype: torch.dtype | None = None
     lSeconds: list[float] = field(default_factory=list)
     lValAcc: list[float] = field(default_factory=list)
     numTrainImages: int = 0
@@ -203,7 +226,7 @@ def RunRecipe(oRecipe: Recipe, capSeconds: float, *, numTrainPerClass: int | Non
     batchSize = batchSize or oRecipe.batchSize
     oData = MakeCifar10Loaders(batchSize, numValPerClass, numTrainPerClass, seed=SEED, augment=oRecipe.augment,
                                fastData=oRecipe.fastData, device='cpu')
-    isChannelsLast = oRecipe.tryChannelsLast and ChooseChannelsLast(oRecipe.hModel, batchSize)
+    isChannelsLast, autocastDtype = ChooseLayout(oRecipe, batchSize)
     torch.manual_seed(SEED)
     oModel = oRecipe.hModel()
     flopsPerImage = TrainingFlopsPerImage(oModel)
@@ -219,8 +242,8 @@ def RunRecipe(oRecipe: Recipe, capSeconds: float, *, numTrainPerClass: int | Non
             if oRecipe.numEpoch is not None else None)
     hL = nn.CrossEntropyLoss(label_smoothing=oRecipe.labelSmoothing)
     hS = MulticlassAccuracy(num_classes=10, average='micro')
-    oResult = RecipeResult(oRecipe, CountParameters(oModel), flopsPerImage, isChannelsLast)
-    dArgs = dict(showProgress=False, channelsLast=isChannelsLast)
+    oResult = RecipeResult(oRecipe, CountParameters(oModel), flopsPerImage, isChannelsLast, autocastDtype)
+    dArgs = dict(showProgress=False, channelsLast=isChannelsLast, autocastDtype=autocastDtype)
     startTime = time.perf_counter()
     for epochIdx in range(numEpoch):
         dlTrain = _UntilDeadline(oData.dlTrain, startTime + capSeconds, maxSteps)
@@ -281,12 +304,14 @@ def ResultsTable(lResults: list[RecipeResult]) -> str:
         lCourse = [o.TimeTo(level) for o in lResults if o.recipe.name in COURSE_RECIPES]
         lCourse = [valSec for valSec in lCourse if valSec is not None]
         dFastest[level] = min(lCourse) if lCourse else None
-    lHeader = ['Recipe', 'Parameters', 'Training MFLOPs / image', 'Images/s', 'Channels-last', 'Epochs',
+    lHeader = ['Recipe', 'Parameters', 'Training MFLOPs / image', 'Images/s', 'Layout, precision', 'Epochs',
                'Best val acc'] + [f'Time to {level:.0%} (ratio)' for level in LEVELS]
     lLines = ['| ' + ' | '.join(lHeader) + ' |', '|' + '---|' * len(lHeader)]
     for oResult in lResults:
         lCells = [oResult.recipe.name, f'{oResult.numParams:,}', f'{oResult.flopsPerImage / 1e6:.0f}',
-                  f'{oResult.imagesPerSecond:.0f}', 'yes' if oResult.channelsLast else 'no',
+                  f'{oResult.imagesPerSecond:.0f}',
+                  f'{"channels-last" if oResult.channelsLast else "contiguous"}, '
+                  f'{str(oResult.autocastDtype).removeprefix("torch.") if oResult.autocastDtype else "float32"}',
                   f'{len(oResult.lValAcc)}' + (' (capped)' if oResult.isCapped else ''),
                   f'{max(oResult.lValAcc):.1%}']
         for level in LEVELS:

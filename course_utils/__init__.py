@@ -15,7 +15,7 @@ notebook needs. Where each lives:
 - ``convolution``:   convolution by loops and by im2col, to compare with PyTorch.
 - ``attribution``:   saliency, SmoothGrad, Grad-CAM and occlusion maps (through Captum), sanity checks, deletion curves.
 - ``statistics``:    the course's paired rule: per-unit differences with a t confidence interval, and its verdict.
-- ``robustness``:    attacks (FGSM, PGD), corruptions and shifts, test-time augmentation, calibration, seed ties.
+- ``robustness``:    attacks (FGSM, PGD), corruptions and shifts, test-time augmentation, calibration.
 - ``segmentation``:  ISBI 2012 membrane data, joint transforms, U-Net, Dice loss, IoU / Dice scores, tiled inference.
 - ``shapes``:        output-size formulas and a layer-by-layer shape table with receptive fields.
 - ``visualization``: forward hooks, activations, filters, most activating images.
@@ -49,14 +49,14 @@ from .plotting import PlotNormalizationAxes  # normalization layers: the four-cu
 from .plotting import MapColors, PlotAttributionGrid, PlotImageMapOverlay, PlotMeanCurves, PlotStageCorrelations
 from .robustness import (CORRUPTION_SEVERITIES, CORRUPTIONS, AccuracyUnderAttack, CalibrationBins, CorruptImages,
                          ExpectedCalibrationError, FgsmAttack, FitTemperature, PgdAttack, PixelBounds,
-                         PlotReliabilityDiagram, PredictTta, ScaleByTemperature, SeedSummary, ShiftImages,
-                         Standardize, TieVerdicts, TtaViews, Unstandardize)
+                         PlotReliabilityDiagram, PredictTta, ScaleByTemperature, ShiftImages, Standardize, TtaViews,
+                         Unstandardize)
 from .segmentation import (ISBI_CLASSES, CeDiceLoss, CoarseElasticTransform, DiceLoss, IoUScore, IsbiMembranes,
                            IsbiSplitIndices, IsbiTransforms, LoadIsbiMembranes, PlotSegmentation, PredictTiled,
                            RandomRot90, SegmentationScores, UNet, UNetDoubleConv, UNetDown, UNetShapeTable, UNetUp)
 from .shapes import (ConvOutputSize, ConvTransposeOutputSize, ForwardShapes, LayerOutputShape, ModelShapeTable,
                      ToPair)
-from .statistics import VERDICTS, PairedDifference, PairedResult
+from .statistics import VERDICTS, PairedDifference, PairedResult, PairedTable, TableResults
 from .speed import CudnnFlags, PrefetchDepth, TimeSteps
 from .progress import HasWidgets
 from .training import (AutocastContext, LoadCheckpoint, NNMode, Predict, SaveCheckpointAtomically, ToDevice,
@@ -104,8 +104,7 @@ __all__ = [
     # robustness
     'CORRUPTION_SEVERITIES', 'CORRUPTIONS', 'AccuracyUnderAttack', 'CalibrationBins', 'CorruptImages',
     'ExpectedCalibrationError', 'FgsmAttack', 'FitTemperature', 'PgdAttack', 'PixelBounds', 'PlotReliabilityDiagram',
-    'PredictTta', 'ScaleByTemperature', 'SeedSummary', 'ShiftImages', 'Standardize', 'TieVerdicts', 'TtaViews',
-    'Unstandardize',
+    'PredictTta', 'ScaleByTemperature', 'ShiftImages', 'Standardize', 'TtaViews', 'Unstandardize',
     # segmentation
     'ISBI_CLASSES', 'CeDiceLoss', 'CoarseElasticTransform', 'DiceLoss', 'IoUScore', 'IsbiMembranes', 'IsbiSplitIndices',
     'IsbiTransforms', 'LoadIsbiMembranes', 'PlotSegmentation', 'PredictTiled', 'RandomRot90', 'SegmentationScores',
@@ -113,7 +112,7 @@ __all__ = [
     # shapes
     'ConvOutputSize', 'ConvTransposeOutputSize', 'ForwardShapes', 'LayerOutputShape', 'ModelShapeTable', 'ToPair',
     # statistics
-    'VERDICTS', 'PairedDifference', 'PairedResult',
+    'VERDICTS', 'PairedDifference', 'PairedResult', 'PairedTable', 'TableResults',
     # speed
     'CudnnFlags', 'PrefetchDepth', 'TimeSteps',
     # training

@@ -21,6 +21,13 @@ def IntegerTicks(hA: Axes, axis: str = 'x') -> Axes:
     return hA
 
 
+class _PlainLogFormatter(LogFormatter):
+    """matplotlib's LogFormatter (which picks the minor ticks worth a label) writing every label as a plain number."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return f'{x:g}'
+
+
 def PlainLogTicks(hA: Axes, axis: str = 'y') -> Axes:
     """Plain numbers (2, 3, 50, 0.01) on a log ``axis`` ('x', 'y' or 'both'), on the major and the labelled minor
     ticks, instead of matplotlib's mix of ``10^1`` and ``2 x 10^1``. Call it after the axis is set to log scale."""
@@ -29,8 +36,8 @@ def PlainLogTicks(hA: Axes, axis: str = 'y') -> Axes:
         if oAxis.get_scale() != 'log':
             raise ValueError(f'PlainLogTicks: the {name} axis is {oAxis.get_scale()!r}, not log; set its scale first '
                              f'(hA.set_{name}scale("log")).')
-        oAxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
-        oAxis.set_minor_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        oAxis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
+        oAxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
     return hA
 
 

@@ -1,5 +1,5 @@
 """Where a trained CNN breaks, measured: adversarial attacks, natural corruptions and shifts, test-time
-augmentation, calibration, and comparisons over seeds.
+augmentation and calibration (comparisons over seeds are ``course_utils.statistics``).
 
 **Pixel range of standardized images.** The course's models see standardized images ``(x - µ) / σ`` (per channel,
 ``x`` in ``[0, 1]``). An attack or a corruption must keep the image a valid image, so every helper here states in
@@ -409,38 +409,3 @@ def PlotReliabilityDiagram(mLogits: torch.Tensor, vY: torch.Tensor, numBins: int
     hA.set_title(f'{title + ": " if title else ""}ECE = {valEce:.3f}')
     hA.legend(loc='upper left', fontsize=8)
     return hA
-
-
-# ------------------------------------------------------------------------------------------------
-# Comparing runs over seeds
-# ------------------------------------------------------------------------------------------------
-def SeedSummary(dfRuns: pd.DataFrame, groupCol: str, valueCol: str) -> pd.DataFrame:
-    """Mean, standard deviation (``ddof=1``) and number of seeds of ``valueCol`` per ``groupCol`` (first-seen order)."""
-    for colName in (groupCol, valueCol):
-        if colName not in dfRuns.columns:
-            raise KeyError(f'Column {colName!r} is not in the runs table (columns: {list(dfRuns.columns)}).')
-    dfSummary = dfRuns.groupby(groupCol, sort=False)[valueCol].agg(Mean='mean', Std='std', Seeds='count')
-    if (dfSummary['Seeds'] < 2).any():
-        raise ValueError('Every configuration needs at least 2 seeds to estimate a spread.')
-    return dfSummary
-
-
-def TieVerdicts(dfSummary: pd.DataFrame, baselineName: str) -> pd.DataFrame:
-    """Compare every row of ``SeedSummary`` with the baseline row: a difference of means smaller than the seed spread
-    is a tie (an
-    exactly equal pair, spread 0, too).
-
-    The spread is ``sqrt(std_a^2 + std_b^2)``: the seed-to-seed standard deviation of the difference between one run
-    of each. Adds ``Difference`` (row - baseline), ``Spread`` and ``Verdict`` (``'better'``, ``'worse'``, ``'tie'``;
-    ``'baseline'`` for the baseline row).
-    """
-    if baselineName not in dfSummary.index:
-        raise KeyError(f'Baseline {baselineName!r} is not a row of the summary (rows: {list(dfSummary.index)}).')
-    dfOut = dfSummary.copy()
-    meanBase, stdBase = dfOut.loc[baselineName, 'Mean'], dfOut.loc[baselineName, 'Std']
-    dfOut['Difference'] = dfOut['Mean'] - meanBase
-    dfOut['Spread'] = np.sqrt(dfOut['Std'] ** 2 + stdBase ** 2)
-    dfOut['Verdict'] = np.where(dfOut['Difference'].abs() <= dfOut['Spread'], 'tie',
-                                np.where(dfOut['Difference'] > 0, 'better', 'worse'))
-    dfOut.loc[baselineName, 'Verdict'] = 'baseline'
-    return dfOut

@@ -332,8 +332,8 @@ class UNetUp(nn.Module):
     """One decoder step: upsample x2 (halving the channels), concatenate the encoder's skip map, ``UNetDoubleConv``.
 
     ``upMode='transpose'``: ``ConvTranspose2d(kernel 2, stride 2)`` (the paper's "up-convolution"; kernel = stride,
-    so the kernel windows never overlap: no uneven overlap, though learned weights still give each of the 4 sub-pixel
-    positions its own weights, a 2 x 2 periodic pattern). ``upMode='bilinear'``: bilinear upsampling then a
+    so the kernel windows tile the output: no uneven overlap. It is still not free of a pattern: each of the 4
+    positions of a 2 x 2 output block has its own weights, so a constant input gives a 2 x 2 periodic output). ``upMode='bilinear'``: bilinear upsampling then a
     1 x 1 convolution.
     """
 

@@ -9,9 +9,10 @@ quantile at 95% is 12.7 for 2 units and 4.3 for 3): only large, consistent diffe
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 import scipy.stats
 
 VERDICTS = ('better', 'worse', 'tie')
@@ -61,3 +62,60 @@ def PairedDifference(vA: np.ndarray | list[float], vB: np.ndarray | list[float],
     else:
         verdict = 'better' if (meanDiff > 0) == higherIsBetter else 'worse'
     return PairedResult(meanDiff, low, high, len(vD), confidence, verdict)
+
+
+def PairedTable(dfRuns: pd.DataFrame, groupCol: str, valueCol: str, baselineName: Any = None, unitCol: str = 'Seed',
+                confidence: float = 0.95, higherIsBetter: bool = True) -> pd.DataFrame:
+    """Every configuration of a long runs table (one row per configuration and seed) against a baseline, by the
+    paired rule.
+
+    Args:
+        dfRuns:       One row per run, with the columns ``groupCol`` (the configuration), ``unitCol`` (the seed, or
+                      whatever pairs the runs) and ``valueCol`` (the score).
+        baselineName: The configuration the others are compared with; ``None``: the one with the best mean (its
+                      verdict is then ``'best'``, else ``'baseline'``).
+
+    Returns:
+        One row per configuration, in first-seen order: ``Mean``, ``Std`` (over the units, ddof 1), ``Seeds``, and
+        against the baseline ``Difference`` (mean of the paired differences), ``Low``, ``High`` (its interval),
+        ``Pairs`` (the units both have) and ``Verdict`` (``'better'``, ``'worse'``, ``'tie'``).
+    """
+    for colName in (groupCol, valueCol, unitCol):
+        if colName not in dfRuns.columns:
+            raise KeyError(f'Column {colName!r} is not in the runs table (columns: {list(dfRuns.columns)}).')
+    if dfRuns.duplicated([groupCol, unitCol]).any():
+        raise ValueError(f'Each ({groupCol}, {unitCol}) pair must appear once: a configuration ran twice with one '
+                         f'{unitCol.lower()}.')
+    lNames = list(dict.fromkeys(dfRuns[groupCol]))
+    dfWide = dfRuns.pivot(index=unitCol, columns=groupCol, values=valueCol)[lNames]
+    vMeans = dfWide.mean()
+    if baselineName is None:
+        baselineName = vMeans.idxmax() if higherIsBetter else vMeans.idxmin()
+        baselineVerdict = 'best'
+    else:
+        baselineVerdict = 'baseline'
+    if baselineName not in dfWide.columns:
+        raise KeyError(f'Baseline {baselineName!r} is not a configuration of the table (configurations: {lNames}).')
+    dfOut = pd.DataFrame({'Mean': vMeans, 'Std': dfWide.std(ddof=1), 'Seeds': dfWide.notna().sum()})
+    dfOut.index.name = groupCol
+    for colName in ('Difference', 'Low', 'High', 'Pairs'):
+        dfOut[colName] = np.nan
+    dfOut['Verdict'] = baselineVerdict
+    for name in lNames:
+        if name == baselineName:
+            continue
+        oResult = PairedDifference(dfWide[name], dfWide[baselineName], confidence, higherIsBetter)
+        dfOut.loc[name, ['Difference', 'Low', 'High', 'Pairs']] = (oResult.meanDiff, oResult.low, oResult.high,
+                                                                 oResult.numPairs)
+        dfOut.loc[name, 'Verdict'] = oResult.verdict
+    dfOut.attrs.update(baseline=baselineName, confidence=confidence)  #<! What the differences are against
+    return dfOut
+
+
+def TableResults(dfTable: pd.DataFrame) -> dict[Any, PairedResult]:
+    """The rows of a ``PairedTable`` other than its baseline, as ``PairedResult`` (for ``PlotPairedDifferences``)."""
+    if 'baseline' not in dfTable.attrs:
+        raise ValueError('TableResults needs the table PairedTable returns (it records its baseline).')
+    return {name: PairedResult(dfRow['Difference'], dfRow['Low'], dfRow['High'], int(dfRow['Pairs']),
+                               dfTable.attrs['confidence'], dfRow['Verdict'])
+            for name, dfRow in dfTable.iterrows() if name != dfTable.attrs['baseline']}

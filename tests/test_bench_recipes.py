@@ -42,6 +42,8 @@ def test_technion_network_ends_in_a_4096_input_classifier(bench) -> None:
     lLinear = [o for o in oModel if isinstance(o, torch.nn.Linear)]
     assert [(o.in_features, o.out_features) for o in lLinear] == [(4096, 1024), (1024, 512), (512, 10)]
     assert oModel(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+    lNames = [type(o).__name__ for o in oModel]
+    assert lNames.count('Dropout2d') == 1 and lNames.index('Dropout2d') == lNames.index('MaxPool2d', 6) + 1
 
 
 def test_every_recipe_runs_a_few_steps_and_the_report_lists_it(bench, folderRoot: Path,
@@ -63,7 +65,7 @@ def test_every_recipe_runs_a_few_steps_and_the_report_lists_it(bench, folderRoot
 
 def test_ratios_are_to_the_fastest_course_recipe_and_caps_give_lower_bounds(bench) -> None:
     def Result(name: str, lSeconds: list[float], lValAcc: list[float], isCapped: bool = False):
-        return bench.RecipeResult(bench.RECIPES[name], 1, 1e6, False, lSeconds, lValAcc, 100, 1.0, isCapped)
+        return bench.RecipeResult(bench.RECIPES[name], 1, 1e6, False, None, lSeconds, lValAcc, 100, 1.0, isCapped)
 
     lResults = [Result('fixel', [300.0, 600.0], [0.71, 0.76], isCapped=True),  #<! Capped at 10 min
                 Result('technion', [100.0, 200.0], [0.5, 0.6]),                #<! Finished, never got there

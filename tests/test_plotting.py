@@ -128,6 +128,13 @@ def test_plain_log_ticks_replace_scientific_labels_and_integer_ticks_skip_halves
     hF.canvas.draw()
     assert [oText.get_text() for oText in hA.get_yticklabels(minor=True)][:3] == ['2', '3', '4']
     assert all(float(v).is_integer() for v in hA.get_xticks())
+    hF2, hA2 = plt.subplots()
+    hA2.plot([1, 2], [0.01, 1.0])
+    hA2.set_yscale('log')
+    PlainLogTicks(hA2)
+    hF2.canvas.draw()
+    lMajor = [oText.get_text() for oText in hA2.get_yticklabels() if oText.get_text()]
+    assert {'0.01', '0.1', '1'} <= set(lMajor) and not any('e' in label for label in lMajor), lMajor
     hA.set_xscale('linear')
     with pytest.raises(ValueError, match='not log'):
         PlainLogTicks(hA, 'x')

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 import matplotlib.pyplot as plt
@@ -14,8 +12,7 @@ from torch import nn
 
 from course_utils import (CORRUPTION_SEVERITIES, CORRUPTIONS, AccuracyUnderAttack, CalibrationBins, CorruptImages,
                           ExpectedCalibrationError, FgsmAttack, FitTemperature, PgdAttack, PixelBounds, PredictTta,
-                          ScaleByTemperature, SeedSummary, ShiftImages, Standardize, TieVerdicts, TtaViews,
-                          Unstandardize)
+                          ScaleByTemperature, ShiftImages, Standardize, TtaViews, Unstandardize)
 
 V_MEAN = torch.tensor([0.49, 0.48, 0.45])
 V_STD = torch.tensor([0.25, 0.24, 0.26])
@@ -224,24 +221,6 @@ def test_fit_temperature_recovers_a_known_temperature_and_never_raises_the_nll()
     valT = FitTemperature(mLogits, vY)
     assert valT == pytest.approx(valTrueT, rel=0.1)
     assert F.cross_entropy(mLogits / valT, vY) <= F.cross_entropy(mLogits, vY)
-
-
-# ------------------------------------------------------------------------------------------------
-# Seeds and ties
-# ------------------------------------------------------------------------------------------------
-def test_seed_summary_and_tie_verdicts() -> None:
-    dfRuns = pd.DataFrame({'Config': ['A'] * 3 + ['B'] * 3 + ['C'] * 3,
-                           'Acc': [0.50, 0.52, 0.54, 0.51, 0.53, 0.55, 0.70, 0.71, 0.72]})
-    dfSummary = SeedSummary(dfRuns, 'Config', 'Acc')
-    assert list(dfSummary.index) == ['A', 'B', 'C']
-    assert dfSummary.loc['A', 'Mean'] == pytest.approx(0.52) and dfSummary.loc['A', 'Std'] == pytest.approx(0.02)
-    dfVerdict = TieVerdicts(dfSummary, 'A')
-    assert dfVerdict.loc['A', 'Verdict'] == 'baseline'
-    assert dfVerdict.loc['B', 'Verdict'] == 'tie'     #<! 0.01 apart, spread 0.028
-    assert dfVerdict.loc['C', 'Verdict'] == 'better'  #<! 0.19 apart
-    assert dfVerdict.loc['B', 'Spread'] == pytest.approx(math.sqrt(2) * 0.02)
-    with pytest.raises(ValueError, match='at least 2 seeds'):
-        SeedSummary(dfRuns.iloc[[0, 3, 4]], 'Config', 'Acc')
 
 
 def test_blur_matches_skimage_as_cifar10c_uses_it() -> None:

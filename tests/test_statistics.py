@@ -70,3 +70,28 @@ def test_describe_names_both_and_the_verdict() -> None:
     text = oRes.Describe('Grad-CAM', 'random')
     assert 'Grad-CAM - random' in text and 'Grad-CAM is better than random' in text and '3 pairs' in text
     assert 'tie' in PairedDifference([1.0, 2.0], [1.1, 1.9]).Describe('a', 'b')
+
+
+def test_paired_table_compares_every_configuration_with_the_baseline_seed_by_seed() -> None:
+    import pandas as pd
+    from course_utils import PairedTable
+    # B is 0.02 above A on every seed (a consistent gain); C is A plus noise around 0 (a tie)
+    dfRuns = pd.DataFrame({'Config': ['A'] * 3 + ['B'] * 3 + ['C'] * 3, 'Seed': [0, 1, 2] * 3,
+                           'Acc': [0.70, 0.60, 0.80, 0.72, 0.62, 0.82, 0.75, 0.55, 0.79]})
+    dfTable = PairedTable(dfRuns, 'Config', 'Acc', baselineName='A')
+    assert list(dfTable.index) == ['A', 'B', 'C'] and list(dfTable['Verdict']) == ['baseline', 'better', 'tie']
+    assert dfTable.loc['B', 'Difference'] == pytest.approx(0.02)
+    assert dfTable.loc['B', 'Low'] == pytest.approx(0.02) and dfTable.loc['B', 'High'] == pytest.approx(0.02)
+    assert dfTable.loc['A', 'Std'] == pytest.approx(0.1) and dfTable.loc['A', 'Seeds'] == 3
+    from course_utils import TableResults
+    dResults = TableResults(dfTable)
+    assert list(dResults) == ['B', 'C'] and dResults['B'].verdict == 'better' and dResults['C'].numPairs == 3
+    assert dResults['B'] == PairedDifference(dfRuns['Acc'][3:6].to_numpy(), dfRuns['Acc'][:3].to_numpy())
+    dfBest = PairedTable(dfRuns.sample(frac=1, random_state=0), 'Config', 'Acc')  #<! Row order does not matter
+    assert dfBest.loc['B', 'Verdict'] == 'best' and dfBest.loc['A', 'Verdict'] == 'worse'
+    with pytest.raises(KeyError, match='Baseline'):
+        PairedTable(dfRuns, 'Config', 'Acc', baselineName='Z')
+    with pytest.raises(ValueError, match='appear once'):
+        PairedTable(pd.concat([dfRuns, dfRuns.iloc[:1]]), 'Config', 'Acc')
+    with pytest.raises(KeyError, match='Seed'):
+        PairedTable(dfRuns.drop(columns='Seed'), 'Config', 'Acc')
