@@ -44,7 +44,8 @@ from .models import (BasicBlock, Bottleneck, BuildMobileNetV1, BuildResNet9, Bui
 from .plotting import (GridAxes, PlotClassProbabilities, PlotConfusionMatrix, PlotFeatureMaps, PlotImageGrid,
                        PlotImages, PlotLabelsHistogram, PlotMatrix, PlotMnistImages, PlotTrainResults)
 from .plotting import PlotFiltersToMaps, PlotGroupedConv, PlotKernelFlip, PlotSlidingWindow  # convolution diagrams
-from .plotting import IntegerTicks, PlainLogTicks, PlotMeanStdBars, PlotPairedDifferences  # seeds: mean +- std; the paired rule's intervals
+from .plotting import IntegerTicks, PlainLogTicks  # axes: whole-number ticks, plain numbers on log axes
+from .plotting import PlotMeanStdBars, PlotPairedDifferences  # seeds: mean +- std; the paired rule's intervals
 from .plotting import PlotNormalizationAxes  # normalization layers: the four-cube figure
 from .plotting import MapColors, PlotAttributionGrid, PlotImageMapOverlay, PlotMeanCurves, PlotStageCorrelations
 from .robustness import (CORRUPTION_SEVERITIES, CORRUPTIONS, AccuracyUnderAttack, CalibrationBins, CorruptImages,

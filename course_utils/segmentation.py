@@ -333,8 +333,8 @@ class UNetUp(nn.Module):
 
     ``upMode='transpose'``: ``ConvTranspose2d(kernel 2, stride 2)`` (the paper's "up-convolution"; kernel = stride,
     so the kernel windows tile the output: no uneven overlap. It is still not free of a pattern: each of the 4
-    positions of a 2 x 2 output block has its own weights, so a constant input gives a 2 x 2 periodic output). ``upMode='bilinear'``: bilinear upsampling then a
-    1 x 1 convolution.
+    positions of a 2 x 2 output block has its own weights, so a constant input gives a 2 x 2 periodic output).
+    ``upMode='bilinear'``: bilinear upsampling then a 1 x 1 convolution.
     """
 
     def __init__(self, numChnIn: int, numChnSkip: int, numChnOut: int, upMode: str = 'transpose') -> None:
