@@ -36,7 +36,7 @@ if _AutoTqdm is not None and issubclass(_AutoTqdm, _NotebookTqdm):  #<! In a Jup
             super().__init__(*args, **kwargs)
             self._oHandle = None
             if not self.disable:
-                from IPython.display import display
+                from tqdm.notebook import display  #<! IPython's display, as tqdm imports it (ipywidgets brings IPython)
                 self._oHandle = display(self.container, display_id=True)
                 self.displayed = True
 
