@@ -45,7 +45,7 @@ from .plotting import (GridAxes, PlotClassProbabilities, PlotConfusionMatrix, Pl
                        PlotImages, PlotLabelsHistogram, PlotMatrix, PlotMnistImages, PlotTrainResults)
 from .plotting import PlotFiltersToMaps, PlotGroupedConv, PlotKernelFlip, PlotSlidingWindow  # convolution diagrams
 from .plotting import IntegerTicks, PlainLogTicks  # axes: whole-number ticks, plain numbers on log axes
-from .plotting import PlotMeanStdBars, PlotPairedDifferences  # seeds: mean +- std; the paired rule's intervals
+from .plotting import PlotPairedDifferences  # the paired rule's intervals
 from .plotting import PlotNormalizationAxes  # normalization layers: the four-cube figure
 from .plotting import MapColors, PlotAttributionGrid, PlotImageMapOverlay, PlotMeanCurves, PlotStageCorrelations
 from .robustness import (CORRUPTION_SEVERITIES, CORRUPTIONS, AccuracyUnderAttack, CalibrationBins, CorruptImages,
@@ -99,7 +99,7 @@ __all__ = [
     'GridAxes', 'PlotClassProbabilities', 'PlotConfusionMatrix', 'PlotFeatureMaps', 'PlotImageGrid', 'PlotImages',
     'PlotLabelsHistogram', 'PlotMatrix', 'PlotMnistImages', 'PlotTrainResults',
     'PlotFiltersToMaps', 'PlotGroupedConv', 'PlotKernelFlip', 'PlotSlidingWindow',
-    'IntegerTicks', 'PlainLogTicks', 'PlotMeanStdBars', 'PlotPairedDifferences',
+    'IntegerTicks', 'PlainLogTicks', 'PlotPairedDifferences',
     'PlotNormalizationAxes',
     'MapColors', 'PlotAttributionGrid', 'PlotImageMapOverlay', 'PlotMeanCurves', 'PlotStageCorrelations',
     # robustness

@@ -543,32 +543,6 @@ def PlotGroupedConv(numChnIn: int, numChnOut: int, groups: int = 1, hA: Axes | N
     return hA
 
 
-def PlotMeanStdBars(lNames: Sequence[str], vMean: ArrayLike, vStd: ArrayLike, ylabel: str = 'Accuracy',
-                    title: str | None = None, vBaseline: float | None = None, hA: Axes | None = None) -> Axes:
-    """Bar chart of a mean per configuration with ``+-`` one standard deviation (over seeds) as error bars.
-
-    ``vBaseline`` draws a dashed horizontal line (e.g. the baseline's mean) to compare against.
-    """
-    vMean, vStd = _ToNumpy(vMean).astype(float), _ToNumpy(vStd).astype(float)
-    if not len(lNames) == len(vMean) == len(vStd):
-        raise ValueError(f'Got {len(lNames)} names, {len(vMean)} means and {len(vStd)} standard deviations.')
-    if hA is None:
-        _, hA = plt.subplots(figsize=(max(4.0, 1.1 * len(lNames)), 3.8), layout='constrained')
-    vX = np.arange(len(lNames))
-    hA.bar(vX, vMean, yerr=vStd, capsize=5, color='tab:blue', alpha=0.8, edgecolor='k')
-    if vBaseline is not None:
-        hA.axhline(vBaseline, color='k', ls='--', lw=1)
-    hA.set_xticks(vX, lNames, rotation=30, ha='right')
-    hA.set_ylabel(ylabel)
-    vLow, vHigh = vMean - np.nan_to_num(vStd), vMean + np.nan_to_num(vStd)
-    valPad = 0.15 * max(float(vHigh.max() - vLow.min()), 1e-3)
-    hA.set_ylim(max(0.0, float(vLow.min()) - valPad), float(vHigh.max()) + valPad)  #<! Zoom on the differences
-    hA.grid(axis='y', alpha=0.3)
-    if title:
-        hA.set_title(title)
-    return hA
-
-
 def PlotPairedDifferences(lNames: Sequence[str], lResults: Sequence, xlabel: str = 'Difference',
                           title: str | None = None, valFormat: str = '{:+.3f}', hA: Axes | None = None) -> Axes:
     """The paired rule's results (``course_utils.PairedDifference``), one row per comparison: the mean difference as
