@@ -16,7 +16,8 @@ notebook needs. Where each lives:
 - ``attribution``:   saliency, SmoothGrad, Grad-CAM and occlusion maps (through Captum), sanity checks, deletion curves.
 - ``statistics``:    the course's paired rule: per-unit differences with a t confidence interval, and its verdict.
 - ``robustness``:    attacks (FGSM, PGD), corruptions and shifts, test-time augmentation, calibration.
-- ``segmentation``:  ISBI 2012 membrane data, joint transforms, U-Net, Dice loss, IoU / Dice scores, tiled inference.
+- ``segmentation``:  ISBI 2012 membrane data, joint transforms, U-Net, Dice loss, the paper's weight map,
+                     IoU / Dice / Rand scores, tiled inference.
 - ``shapes``:        output-size formulas and a layer-by-layer shape table with receptive fields.
 - ``visualization``: forward hooks, activations, filters, most activating images.
 - ``files``:         atomic file writes (checkpoints, caches).
@@ -52,9 +53,10 @@ from .robustness import (CORRUPTION_SEVERITIES, CORRUPTIONS, AccuracyUnderAttack
                          ExpectedCalibrationError, FgsmAttack, FitTemperature, PgdAttack, PixelBounds,
                          PlotReliabilityDiagram, PredictTta, ScaleByTemperature, ShiftImages, Standardize, TtaViews,
                          Unstandardize)
-from .segmentation import (ISBI_CLASSES, CeDiceLoss, CoarseElasticTransform, DiceLoss, IoUScore, IsbiMembranes,
-                           IsbiSplitIndices, IsbiTransforms, LoadIsbiMembranes, PlotSegmentation, PredictTiled,
-                           RandomRot90, SegmentationScores, UNet, UNetDoubleConv, UNetDown, UNetShapeTable, UNetUp)
+from .segmentation import (ISBI_CLASSES, BalancedClassWeights, CeDiceLoss, CoarseElasticTransform, DiceLoss, IoUScore,
+                           IsbiMembranes, IsbiSplitIndices, IsbiTransforms, LoadIsbiMembranes, PaperElasticStd,
+                           PixelWeights, PlotSegmentation, PredictTiled, RandError, RandomRot90, SegmentationScores,
+                           UNet, UNetDoubleConv, UNetDown, UNetShapeTable, UNetUp, UNetWeightMap, WeightedCrossEntropy)
 from .shapes import (ConvOutputSize, ConvTransposeOutputSize, ForwardShapes, LayerOutputShape, ModelShapeTable,
                      ToPair)
 from .statistics import VERDICTS, PairedDifference, PairedResult, PairedTable, TableResults
@@ -107,9 +109,10 @@ __all__ = [
     'ExpectedCalibrationError', 'FgsmAttack', 'FitTemperature', 'PgdAttack', 'PixelBounds', 'PlotReliabilityDiagram',
     'PredictTta', 'ScaleByTemperature', 'ShiftImages', 'Standardize', 'TtaViews', 'Unstandardize',
     # segmentation
-    'ISBI_CLASSES', 'CeDiceLoss', 'CoarseElasticTransform', 'DiceLoss', 'IoUScore', 'IsbiMembranes', 'IsbiSplitIndices',
-    'IsbiTransforms', 'LoadIsbiMembranes', 'PlotSegmentation', 'PredictTiled', 'RandomRot90', 'SegmentationScores',
-    'UNet', 'UNetDoubleConv', 'UNetDown', 'UNetShapeTable', 'UNetUp',
+    'ISBI_CLASSES', 'BalancedClassWeights', 'CeDiceLoss', 'CoarseElasticTransform', 'DiceLoss', 'IoUScore',
+    'IsbiMembranes', 'IsbiSplitIndices', 'IsbiTransforms', 'LoadIsbiMembranes', 'PaperElasticStd', 'PixelWeights',
+    'PlotSegmentation', 'PredictTiled', 'RandError', 'RandomRot90', 'SegmentationScores', 'UNet', 'UNetDoubleConv',
+    'UNetDown', 'UNetShapeTable', 'UNetUp', 'UNetWeightMap', 'WeightedCrossEntropy',
     # shapes
     'ConvOutputSize', 'ConvTransposeOutputSize', 'ForwardShapes', 'LayerOutputShape', 'ModelShapeTable', 'ToPair',
     # statistics

@@ -141,11 +141,13 @@ def PlotLabelsHistogram(vY: ArrayLike, lClasses: Sequence[str] | None = None, xL
 
 def PlotTrainResults(lTrainLoss: Sequence[float], lTrainScore: Sequence[float], lValLoss: Sequence[float],
                      lValScore: Sequence[float], lLearnRate: Sequence[float] | None = None,
-                     scoreName: str = 'Score', hF: Figure | SubFigure | None = None) -> Figure | SubFigure:
+                     scoreName: str = 'Score', hF: Figure | SubFigure | None = None,
+                     scoreLabels: tuple[str, str] = ('Train', 'Validation')) -> Figure | SubFigure:
     """Loss and score per epoch (train vs validation), plus the learning rate schedule if given.
 
     ``lLearnRate`` may hold one value per epoch or one per optimizer step (``TrainModel`` with a
-    per-batch scheduler); it is drawn on its own axis in epochs either way.
+    per-batch scheduler); it is drawn on its own axis in epochs either way. ``scoreLabels`` names the two score
+    curves, e.g. when the training score is a mean over batches and the validation score a global one.
     """
     numAxes = 3 if lLearnRate else 2
     if hF is None:
@@ -153,10 +155,10 @@ def PlotTrainResults(lTrainLoss: Sequence[float], lTrainScore: Sequence[float], 
     vHa = hF.subplots(1, numAxes)
     vEpoch = np.arange(1, len(lTrainLoss) + 1)
     bestIdx = int(np.argmax(lValScore)) if len(lValScore) else None
-    for hA, lTrain, lVal, name in ((vHa[0], lTrainLoss, lValLoss, 'Loss'),
-                                   (vHa[1], lTrainScore, lValScore, scoreName)):
-        hA.plot(vEpoch, lTrain, lw=2, marker='.', label='Train')
-        hA.plot(vEpoch, lVal, lw=2, marker='.', label='Validation')
+    for hA, lTrain, lVal, name, tuLabels in ((vHa[0], lTrainLoss, lValLoss, 'Loss', ('Train', 'Validation')),
+                                             (vHa[1], lTrainScore, lValScore, scoreName, scoreLabels)):
+        hA.plot(vEpoch, lTrain, lw=2, marker='.', label=tuLabels[0])
+        hA.plot(vEpoch, lVal, lw=2, marker='.', label=tuLabels[1])
         if bestIdx is not None:
             hA.axvline(bestIdx + 1, color='gray', ls='--', lw=1, label=f'Best (epoch {bestIdx + 1})')
         IntegerTicks(hA)

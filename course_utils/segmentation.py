@@ -1,7 +1,8 @@
 """Semantic segmentation: the ISBI 2012 membrane data, joint transforms, a U-Net, Dice loss, scores, inference.
 
 - Data: ``LoadIsbiMembranes`` reads the 30 labelled + 30 unlabelled 512 x 512 electron-microscopy slices of the
-  ISBI 2012 challenge (the data of the U-Net paper) and splits the labelled ones into train / validation (seeded).
+  ISBI 2012 challenge (the data of the U-Net paper) and splits the labelled ones into contiguous train / validation /
+  held-out blocks.
   Masks are **class indices**: ``0`` = cell (interior), ``1`` = membrane (``ISBI_CLASSES``), as
   ``torchvision.tv_tensors.Mask``, so ``torchvision.transforms.v2`` moves image and mask together (nearest-neighbour
   for the mask: no new label values).
@@ -10,7 +11,8 @@
 - Model: ``UNet`` (Ronneberger, Fischer & Brox, 2015) built from ``UNetDoubleConv`` / ``UNetDown`` / ``UNetUp``
   blocks, with configurable depth and width and 'same' padding (output size = input size). ``UNetShapeTable``
   gives its shapes level by level.
-- Loss and scores: ``DiceLoss``, ``CeDiceLoss``, ``IoUScore`` (a ``TrainModel`` score), ``SegmentationScores``.
+- Loss and scores: ``DiceLoss``, ``CeDiceLoss``, the paper's weight map (``UNetWeightMap``, ``PixelWeights``,
+  ``WeightedCrossEntropy``), ``IoUScore`` (a ``TrainModel`` score), ``SegmentationScores``, ``RandError``.
 - Inference: ``PredictTiled`` (overlap-tile with mirrored borders, or one padded pass).
 - Figure: ``PlotSegmentation`` (image / truth / prediction / error overlay).
 """
@@ -32,6 +34,8 @@ import torch.nn.functional as F
 import torchvision.transforms.v2 as TF
 from matplotlib.figure import Figure
 from PIL import Image
+from scipy import ndimage
+from skimage.metrics import adapted_rand_error
 from torch import nn
 from torch.utils.data import Dataset
 from torchmetrics.functional.classification import multiclass_f1_score, multiclass_jaccard_index
@@ -52,21 +56,25 @@ ISBI_NUM_SLICES = 30  #<! Labelled (train) slices; the test split has as many, w
 ISBI_SIZE = 512  #<! Every slice and mask is 512 x 512
 ISBI_COMMIT = 'b45af4d'  #<! The commit of zhixuhao/unet the course's copy comes from: a moving branch could change
 ISBI_URL = f'https://raw.githubusercontent.com/zhixuhao/unet/{ISBI_COMMIT}/data/membrane'
-ISBI_SPLITS = ('train', 'val', 'trainval', 'test')
+ISBI_SPLITS = ('train', 'val', 'heldout', 'trainval', 'labelled', 'test')
 # Local file -> file in the repository zhixuhao/unet (its test slices sit directly in test/)
 _ISBI_REMOTE = {'train/image': 'train/image', 'train/label': 'train/label', 'test/image': 'test'}
 
 
-def IsbiSplitIndices(numVal: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """The seeded train / validation split of the 30 labelled slices: ``(vTrainIdx, vValIdx)``, sorted, disjoint.
+def IsbiSplitIndices(numVal: int = 6, numHeldOut: int = 6) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The train / validation / held-out split of the 30 labelled slices: ``(vTrainIdx, vValIdx, vHeldOutIdx)``.
 
-    The same ``(numVal, seed)`` gives the same split on every machine (NumPy's PCG64).
+    Contiguous blocks of the stack, in its order: training first, then ``numVal`` validation slices, then the last
+    ``numHeldOut`` slices. The slices are serial sections of one volume, so neighbours look alike (the lesson
+    measures it); in blocks, only the two slices at each boundary have a neighbour in another part, where a random
+    split gives almost every validation slice a training neighbour. ``numHeldOut=0`` gives an empty held-out part.
     """
-    if not 1 <= numVal < ISBI_NUM_SLICES:
-        raise ValueError(f'numVal must be in [1, {ISBI_NUM_SLICES - 1}] (some slices must stay for training), '
-                         f'got {numVal}.')
-    vPerm = np.random.Generator(np.random.PCG64(seed)).permutation(ISBI_NUM_SLICES)
-    return np.sort(vPerm[numVal:]), np.sort(vPerm[:numVal])
+    if numVal < 1 or numHeldOut < 0 or numVal + numHeldOut > ISBI_NUM_SLICES - 1:
+        raise ValueError(f'numVal >= 1 and numHeldOut >= 0 must leave at least one of the {ISBI_NUM_SLICES} labelled '
+                         f'slices for training, got numVal={numVal} and numHeldOut={numHeldOut}.')
+    numTrain = ISBI_NUM_SLICES - numVal - numHeldOut
+    vIdx = np.arange(ISBI_NUM_SLICES)
+    return vIdx[:numTrain], vIdx[numTrain:numTrain + numVal], vIdx[numTrain + numVal:]
 
 
 def _IsbiFiles(dataDir: Path) -> list[Path]:
@@ -147,16 +155,19 @@ class IsbiMembranes(Dataset):
     split), so ``torchvision.transforms.v2`` transforms move both together.
 
     Attributes: ``tImages`` (N x 1 x H x W uint8), ``tMasks`` (N x H x W uint8, ``None`` for the test split),
-    ``vSliceIdx`` (the slice numbers, the file names), ``split``, ``classes``.
+    ``vSliceIdx`` (the slice numbers, the file names), ``split``, ``classes``, ``tWeights`` (N x H x W float32 pixel
+    weights, or ``None``). With weights (``WithWeightMaps``), ``ds[i]`` is ``(image, mask, PixelWeights)`` and the
+    transform gets all three: the weights move with the mask.
     """
 
     def __init__(self, tImages: torch.Tensor, tMasks: torch.Tensor | None, vSliceIdx: np.ndarray, split: str,
-                 transform: Callable | None = None) -> None:
+                 transform: Callable | None = None, tWeights: torch.Tensor | None = None) -> None:
         self.tImages = tImages
         self.tMasks = tMasks
         self.vSliceIdx = vSliceIdx
         self.split = split
         self.transform = transform
+        self.tWeights = tWeights
         self.classes = list(ISBI_CLASSES)
 
     def __len__(self) -> int:
@@ -167,9 +178,25 @@ class IsbiMembranes(Dataset):
         if self.tMasks is None:
             return self.transform(tImage) if self.transform is not None else tImage
         tMask = tv_tensors.Mask(self.tMasks[index])
+        if self.tWeights is not None:
+            tWeight = PixelWeights(self.tWeights[index])
+            return self.transform(tImage, tMask, tWeight) if self.transform is not None else (tImage, tMask, tWeight)
         if self.transform is not None:
             return self.transform(tImage, tMask)
         return tImage, tMask
+
+    def WithWeightMaps(self, w0: float = 10.0, sigma: float = 5.0,
+                       vClassWeight: Sequence[float] | None = None) -> IsbiMembranes:
+        """The same slices (shared, not copied) with the U-Net paper's weight map of every mask (``UNetWeightMap``).
+
+        ``vClassWeight`` defaults to the balanced weights of this split's own masks (``BalancedClassWeights``):
+        compute them on the training split and pass them to the others. The transform is kept.
+        """
+        if self.tMasks is None:
+            raise ValueError('The test split has no masks, so it has no weight maps.')
+        vClassWeight = BalancedClassWeights(self.tMasks) if vClassWeight is None else vClassWeight
+        tWeights = torch.stack([UNetWeightMap(tMask, w0, sigma, vClassWeight) for tMask in self.tMasks])
+        return IsbiMembranes(self.tImages, self.tMasks, self.vSliceIdx, self.split, self.transform, tWeights)
 
     def __repr__(self) -> str:
         return (f'IsbiMembranes(split={self.split!r}, slices={len(self)}, size={tuple(self.tImages.shape[-2:])}, '
@@ -177,7 +204,7 @@ class IsbiMembranes(Dataset):
 
 
 def LoadIsbiMembranes(split: str = 'train', oTransform: Callable | None = None, dataRoot: Path | str | None = None,
-                      download: bool = True, *, numVal: int = 6, seed: int = 0) -> IsbiMembranes:
+                      download: bool = True, *, numVal: int = 6, numHeldOut: int = 6) -> IsbiMembranes:
     """Return a split of the ISBI 2012 EM membrane segmentation data (30 labelled 512 x 512 slices, 30 test slices).
 
     Reads ``<root>/isbi-2012-membranes/{train/image,train/label,test/image}/<n>.png`` (masks: 255 = cell,
@@ -186,18 +213,19 @@ def LoadIsbiMembranes(split: str = 'train', oTransform: Callable | None = None, 
     (``data/membrane``) into that folder; a data root that holds all files is never written to.
 
     Args:
-        split:      ``'train'`` (30 - numVal labelled slices), ``'val'`` (numVal labelled slices), ``'trainval'``
-                    (all 30 labelled slices) or ``'test'`` (30 slices without masks).
+        split:      ``'train'``, ``'val'`` (``numVal`` slices) and ``'heldout'`` (``numHeldOut`` slices): contiguous
+                    blocks of the 30 labelled slices (``IsbiSplitIndices``); ``'trainval'`` (train + val),
+                    ``'labelled'`` (all 30), or ``'test'`` (30 slices without masks).
         oTransform: Called as ``oTransform(image, mask)`` (``oTransform(image)`` for ``'test'``), e.g. a
                     ``torchvision.transforms.v2`` pipeline (``IsbiTransforms``).
         dataRoot:   Data root (default ``GetDataRoot()``, i.e. ``$COURSE_DATA_DIR``).
         download:   Allow fetching missing files.
-        numVal:     Validation slices of the seeded split (``IsbiSplitIndices``).
-        seed:       Seed of the split: the same seed gives the same, disjoint train / val slices.
+        numVal:     Validation slices (choose the epoch, thresholds and settings on them).
+        numHeldOut: Held-out slices (report on them once, after every choice is made).
     """
     if split not in ISBI_SPLITS:
         raise ValueError(f'split must be one of {ISBI_SPLITS}, got {split!r}.')
-    vTrainIdx, vValIdx = IsbiSplitIndices(numVal, seed)  #<! Validates numVal before any I/O
+    vTrainIdx, vValIdx, vHeldOutIdx = IsbiSplitIndices(numVal, numHeldOut)  #<! Validates the sizes before any I/O
     dataRoot = Path(dataRoot).expanduser() if dataRoot is not None else GetDataRoot()
     dataDir = dataRoot / ISBI_DIR
 
@@ -222,11 +250,83 @@ def LoadIsbiMembranes(split: str = 'train', oTransform: Callable | None = None, 
     if split == 'test':
         vIdx = np.arange(ISBI_NUM_SLICES)
         return IsbiMembranes(_ReadSlices(dataDir / 'test' / 'image', vIdx)[:, None], None, vIdx, split, oTransform)
-    vIdx = {'train': vTrainIdx, 'val': vValIdx, 'trainval': np.arange(ISBI_NUM_SLICES)}[split]
+    vIdx = {'train': vTrainIdx, 'val': vValIdx, 'heldout': vHeldOutIdx,
+            'trainval': np.concatenate([vTrainIdx, vValIdx]), 'labelled': np.arange(ISBI_NUM_SLICES)}[split]
     tImages = _ReadSlices(dataDir / 'train' / 'image', vIdx)[:, None]
     tLabels = _ReadSlices(dataDir / 'train' / 'label', vIdx, tuple(tImages.shape[-2:]))  #<! Each mask fits its image
     tMasks = (tLabels < 128).to(torch.uint8)  #<! 0 (dark) = membrane -> 1; 255 = cell -> 0
     return IsbiMembranes(tImages, tMasks, vIdx, split, oTransform)
+
+
+# ------------------------------------------------------------------------------------------------
+# The U-Net paper's weight map
+# ------------------------------------------------------------------------------------------------
+class PixelWeights(tv_tensors.Mask):
+    """A float map of per-pixel loss weights that travels with its mask through ``torchvision.transforms.v2``.
+
+    A ``tv_tensors.Mask`` to every geometric transform (cropped, flipped and warped with the mask, nearest-neighbour),
+    but its own type to ``ToDtype``: ``IsbiTransforms`` turns masks into ``int64`` class indices and leaves these
+    float.
+    """
+
+
+def BalancedClassWeights(tMasks: torch.Tensor, numClasses: int = len(ISBI_CLASSES)) -> torch.Tensor:
+    """Class weights ``numPixels / (numClasses * numPixels_c)`` (scikit-learn's 'balanced'): every class then
+    carries the same total weight. ``tMasks`` holds class indices; a class absent from them gets weight 0."""
+    vCount = torch.bincount(tMasks.reshape(-1).long(), minlength=numClasses).double()
+    return torch.where(vCount > 0, vCount.sum() / (numClasses * vCount.clamp(min=1)), 0.0).float()
+
+
+def UNetWeightMap(tMask: torch.Tensor, w0: float = 10.0, sigma: float = 5.0,
+                  vClassWeight: Sequence[float] | torch.Tensor | None = None, cellClass: int = 0) -> torch.Tensor:
+    """The U-Net paper's pixel weights (Ronneberger et al. 2015, eq. 2) of one mask ``H x W``, as float32 ``H x W``:
+
+    ``w(x) = w_c(x) + w0 * exp(-(d1(x) + d2(x)) ** 2 / (2 sigma ** 2))``
+
+    ``w_c`` balances the class frequencies (``vClassWeight``, default ``BalancedClassWeights`` of this mask);
+    ``d1`` and ``d2`` are the distances to the nearest and the second-nearest cell, the connected regions of
+    ``cellClass`` (``scipy.ndimage.label``, 4-connected). The second term is large on a thin membrane between two
+    cells: the borders the network must not miss. The paper uses ``w0 = 10`` and ``sigma`` about 5 pixels.
+
+    Each cell's distance transform (``scipy.ndimage.distance_transform_edt``) is computed in its bounding box
+    grown by ``6 sigma``; a pixel farther than that from a cell treats it as infinitely far, which changes ``w`` by
+    at most ``w0 * exp(-18)``, about 1.5e-7 ``w0``.
+    """
+    if tMask.ndim != 2:
+        raise ValueError(f'Expected one mask H x W of class indices, got shape {tuple(tMask.shape)} (one call per '
+                         f'mask).')
+    mMask = tMask.numpy() if torch.is_tensor(tMask) else np.asarray(tMask)
+    vClassWeight = torch.as_tensor(BalancedClassWeights(torch.as_tensor(mMask)) if vClassWeight is None
+                                   else vClassWeight, dtype=torch.float64).numpy()
+    if mMask.max() >= len(vClassWeight):
+        raise ValueError(f'The mask holds class {int(mMask.max())} but vClassWeight has {len(vClassWeight)} entries.')
+    mLabel, _ = ndimage.label(mMask == cellClass)
+    mD1 = np.full(mMask.shape, np.inf)  #<! Distance to the nearest cell
+    mD2 = np.full(mMask.shape, np.inf)  #<! ... and to the second-nearest one
+    reachSize = int(np.ceil(6 * sigma))
+    for cellIdx, tuBox in enumerate(ndimage.find_objects(mLabel), start=1):
+        tuWin = tuple(slice(max(oSl.start - reachSize, 0), oSl.stop + reachSize) for oSl in tuBox)
+        mDist = ndimage.distance_transform_edt(mLabel[tuWin] != cellIdx)  #<! 0 on the cell, its distance elsewhere
+        mD1Win, mD2Win = mD1[tuWin], mD2[tuWin]  #<! Views: the updates below write into mD1 and mD2
+        mD2Win[...] = np.where(mDist < mD1Win, mD1Win, np.minimum(mD2Win, mDist))
+        mD1Win[...] = np.minimum(mD1Win, mDist)
+    mW = vClassWeight[mMask] + w0 * np.exp(-(mD1 + mD2) ** 2 / (2 * sigma ** 2))  #<! exp(-inf) = 0: no 2nd cell near
+    return torch.from_numpy(mW.astype(np.float32))
+
+
+class WeightedCrossEntropy(nn.Module):
+    """Cross-entropy with a weight per pixel: ``sum(w * CE) / sum(w)``, a weighted mean (so its scale is that of
+    the plain cross-entropy). Called as ``hL(tZ, tY, tW)`` with ``tW`` ``N x H x W`` (the third item of a batch of
+    ``IsbiMembranes.WithWeightMaps``); without ``tW`` it is the plain cross-entropy."""
+
+    def forward(self, tZ: torch.Tensor, tY: torch.Tensor, tW: torch.Tensor | None = None) -> torch.Tensor:
+        _CheckLogitsAndMask(tZ, tY)
+        tCe = F.cross_entropy(tZ.float(), tY.long(), reduction='none')
+        if tW is None:
+            return tCe.mean()
+        if tW.shape != tY.shape:
+            raise ValueError(f'Expected pixel weights of the mask\'s shape {tuple(tY.shape)}, got {tuple(tW.shape)}.')
+        return (tW * tCe).sum() / tW.sum()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -288,17 +388,40 @@ class CoarseElasticTransform(TF.ElasticTransform):
         return {'displacement': tField.permute(0, 2, 3, 1)}  #<! 1 x H x W x 2
 
 
+PAPER_TILE_SIZE = 572  #<! The U-Net paper's input tile, over which its 3 x 3 elastic grid spans
+PAPER_ELASTIC_STD = 10.0  #<! ... with displacements of std 10 pixels on that grid
+
+
+def PaperElasticStd(cropSize: int, elasticGrid: int = 3) -> float:
+    """The displacement std that gives a ``cropSize`` crop the U-Net paper's elastic strain.
+
+    The strain of the warp is the std over the grid spacing: the paper's ``10 / (572 / 2)`` on a 3 x 3 grid over a
+    572-pixel tile. ``IsbiTransforms`` warps a window ``cropSize + 2 * ceil(3 * std)`` wide, so the std is solved
+    for that window (a fixed point: the window grows with the std). The same 10 pixels on a 188-pixel window would
+    be about 3x the paper's strain.
+    """
+    valStrain = PAPER_ELASTIC_STD / (PAPER_TILE_SIZE / 2)
+    valStd = valStrain * cropSize / (elasticGrid - 1)
+    for _ in range(20):  #<! Converges in a few steps: the window grows by 6 std, the std by 6 std x the strain
+        valStd = valStrain * (cropSize + 2 * int(np.ceil(3 * valStd))) / (elasticGrid - 1)
+    return valStd
+
+
 def IsbiTransforms(valMean: float, valStd: float, cropSize: int | None = 256, augment: bool = True,
-                   elasticStd: float = 10.0, elasticGrid: int = 3) -> tuple[TF.Compose, TF.Compose]:
-    """Return ``(oTrainTransform, oEvalTransform)`` for ``(Image, Mask)`` pairs of the membrane data.
+                   elasticStd: float | None = None, elasticGrid: int = 3,
+                   grayJitter: float = 0.1) -> tuple[TF.Compose, TF.Compose]:
+    """Return ``(oTrainTransform, oEvalTransform)`` for ``(Image, Mask)`` pairs (or ``(Image, Mask, PixelWeights)``).
 
     Training: random crop of ``cropSize`` (``None``: the whole slice), random flip and 90 degree rotation, and, when
-    ``elasticStd > 0``, the paper's elastic deformation (``CoarseElasticTransform``; the mask is warped with
-    nearest-neighbour interpolation). The crop is then taken ``3 * elasticStd`` pixels larger on every side and cut
-    back to ``cropSize`` after the deformation, so the filled border of the warp stays out of the batch. Both:
-    ``uint8`` -> ``float32`` in ``[0, 1]``, standardized by ``(valMean, valStd)`` (statistics of the training
-    split); the mask becomes ``int64`` class indices (what ``CrossEntropyLoss`` expects). Evaluation: the whole
-    slice, no augmentation. With ``augment=False`` the training transform is the random crop alone.
+    ``elasticStd > 0``, the paper's elastic deformation (``CoarseElasticTransform``; the mask and the weights are
+    warped with nearest-neighbour interpolation). ``elasticStd=None`` gives the paper's strain at this crop size
+    (``PaperElasticStd``). The crop is then taken ``3 * elasticStd`` pixels larger on every side and cut back to
+    ``cropSize`` after the deformation, so the filled border of the warp stays out of the batch. Then the paper's
+    gray-value variation: a random brightness and contrast factor in ``[1 - grayJitter, 1 + grayJitter]``
+    (``ColorJitter``; images only). Both: ``uint8`` -> ``float32`` in ``[0, 1]``, standardized by
+    ``(valMean, valStd)`` (statistics of the training split); the mask becomes ``int64`` class indices (what
+    ``CrossEntropyLoss`` expects), pixel weights stay float. Evaluation: the whole slice, no augmentation. With
+    ``augment=False`` the training transform is the random crop alone.
     """
     oToFloat = TF.ToDtype({tv_tensors.Image: torch.float32, tv_tensors.Mask: torch.int64, 'others': None}, scale=True)
     oNormalize = TF.Normalize(mean=[float(valMean)], std=[float(valStd)])
@@ -306,13 +429,18 @@ def IsbiTransforms(valMean: float, valStd: float, cropSize: int | None = 256, au
     lCrop = [TF.RandomCrop(cropSize)] if cropSize is not None else []
     if not augment:
         return TF.Compose([*lCrop, oEvalTransform]), oEvalTransform
+    if grayJitter < 0:
+        raise ValueError(f'grayJitter must be >= 0 (0: no gray-value variation), got {grayJitter}.')
+    lGray = [TF.ColorJitter(brightness=grayJitter, contrast=grayJitter)] if grayJitter > 0 else []
+    if elasticStd is None:
+        elasticStd = PaperElasticStd(cropSize if cropSize is not None else ISBI_SIZE, elasticGrid)
     if elasticStd <= 0:
-        return TF.Compose([*lCrop, TF.RandomHorizontalFlip(), RandomRot90(), oEvalTransform]), oEvalTransform
+        return TF.Compose([*lCrop, TF.RandomHorizontalFlip(), RandomRot90(), *lGray, oEvalTransform]), oEvalTransform
     marginSize = int(np.ceil(3 * elasticStd))
     lSteps: list[Callable] = [TF.RandomCrop(cropSize + 2 * marginSize)] if cropSize is not None else []
     lSteps += [TF.RandomHorizontalFlip(), RandomRot90(), CoarseElasticTransform(elasticGrid, elasticStd)]
     lSteps += [TF.CenterCrop(cropSize)] if cropSize is not None else []
-    return TF.Compose([*lSteps, oEvalTransform]), oEvalTransform
+    return TF.Compose([*lSteps, *lGray, oEvalTransform]), oEvalTransform
 
 
 # ------------------------------------------------------------------------------------------------
@@ -518,13 +646,15 @@ class IoUScore:
         return torch.where(numUnion == 0, 1.0, (tPred & tTrue).sum() / numUnion)
 
 
-def SegmentationScores(tYPred: torch.Tensor, tY: torch.Tensor,
-                       lClasses: Sequence[str] = ISBI_CLASSES) -> dict[str, float]:
+def SegmentationScores(tYPred: torch.Tensor, tY: torch.Tensor, lClasses: Sequence[str] = ISBI_CLASSES,
+                       challengeScores: bool = False) -> dict[str, float]:
     """Pixel accuracy, then IoU and Dice of every class (torchmetrics, global over all pixels) and their means.
 
     ``tYPred`` and ``tY`` hold class indices of the same shape (e.g. ``N x H x W``). Returns a flat dictionary
     (``'Pixel Accuracy'``, ``'IoU <class>'``, ``'Dice <class>'``, ``'Mean IoU'``, ``'Mean Dice'``): one row of a
     results table. A class absent from both prediction and truth scores 0 (torchmetrics' convention).
+    ``challengeScores=True`` adds the ISBI 2012 challenge's ``'Pixel Error'`` (1 - pixel accuracy) and
+    ``'Rand Error'`` (``RandError``; masks ``N x H x W``, class 0 the cells).
     """
     if tYPred.shape != tY.shape:
         raise ValueError(f'Prediction and truth must have the same shape, got {tuple(tYPred.shape)} and '
@@ -537,7 +667,30 @@ def SegmentationScores(tYPred: torch.Tensor, tY: torch.Tensor,
     dScores |= {f'IoU {name}': float(v) for name, v in zip(lClasses, vIoU)}
     dScores |= {f'Dice {name}': float(v) for name, v in zip(lClasses, vDice)}
     dScores |= {'Mean IoU': float(vIoU.mean()), 'Mean Dice': float(vDice.mean())}
+    if challengeScores:
+        dScores |= {'Pixel Error': 1 - dScores['Pixel Accuracy'], 'Rand Error': RandError(tYPred, tY)}
     return dScores
+
+
+def RandError(tYPred: torch.Tensor, tY: torch.Tensor, cellClass: int = 0) -> float:
+    """The foreground-restricted Rand error of the ISBI 2012 challenge, at one threshold, averaged over the slices.
+
+    Per slice ``H x W`` (``tYPred`` / ``tY`` ``N x H x W`` class indices): the cells are the connected regions of
+    ``cellClass`` (4-connected), each its own segment, and the membrane is label 0.
+    ``skimage.metrics.adapted_rand_error`` gives 1 - the F-score of the Rand index's precision and recall, leaving
+    out the truth's membrane pixels: a membrane a pixel wider or narrower costs little, a gap that merges two cells
+    or a false membrane that splits one costs a lot. The challenge took the best score over thresholds of the
+    probability map; this scores the prediction as it is.
+    """
+    if tYPred.shape != tY.shape or tY.ndim != 3:
+        raise ValueError(f'Expected a prediction and a truth N x H x W of class indices, got {tuple(tYPred.shape)} '
+                         f'and {tuple(tY.shape)}.')
+    lErrors = []
+    for tPred, tTrue in zip(tYPred.cpu(), tY.cpu()):
+        mTrueLabel, _ = ndimage.label(tTrue.numpy() == cellClass)
+        mPredLabel, _ = ndimage.label(tPred.numpy() == cellClass)
+        lErrors.append(adapted_rand_error(mTrueLabel, mPredLabel, ignore_labels=(0,))[0])
+    return float(np.mean(lErrors))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -84,8 +84,9 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
 
     Args:
         oModel:        The model; batches are moved to its device.
-        dlData:        Loader of ``(mX, vY)`` batches.
-        hL:            Loss ``hL(mZ, vY) -> scalar tensor`` (mean over the batch).
+        dlData:        Loader of ``(mX, vY)`` batches, or ``(mX, vY, *extras)`` (e.g. pixel weights): the extras are
+                       moved to the device and passed to the loss after ``vY``, not to the score.
+        hL:            Loss ``hL(mZ, vY) -> scalar tensor`` (mean over the batch), ``hL(mZ, vY, *extras)`` with extras.
         hS:            Score ``hS(mZ, vY)``: a function returning a float/tensor or a torchmetrics metric.
         oOpt:          Optimizer; required for ``NNMode.TRAIN``.
         oSch:          A per-batch scheduler (e.g. ``OneCycleLR``) stepped after every optimizer step.
@@ -125,16 +126,18 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
     # which would start a second DataLoader iterator (its workers, and one draw of a seeded loader's generator)
     oBar = tqdm(total=_NumBatches(dlData), desc='Train' if isTrain else 'Valid', leave=False,
                 disable=not showProgress, unit='batch', dynamic_ncols=True)
-    for batchIdx, (mX, vY) in enumerate(dlData):
+    for batchIdx, tuBatch in enumerate(dlData):
+        mX, vY, *lExtra = tuBatch  #<! Items after the target (e.g. pixel weights) go to the loss only
         mX = ToDevice(mX, oDevice)
         vY = ToDevice(vY, oDevice)
+        lExtra = [ToDevice(tExtra, oDevice) for tExtra in lExtra]
         if channelsLast and mX.ndim == 4:
             mX = mX.contiguous(memory_format=torch.channels_last)
         batchSize = mX.shape[0]  #<! A shape, known on the host: no sync
         if isTrain:
             with oAutocast:
                 mZ = oModel(mX)
-                valLoss = hL(mZ, vY)
+                valLoss = hL(mZ, vY, *lExtra)
             oOpt.zero_grad(set_to_none=True)
             oScaler.scale(valLoss).backward()
             oScaler.step(oOpt)  #<! An enabled scaler reads found-inf back unless the optimizer is fused
@@ -146,7 +149,7 @@ def TrainEpoch(oModel: nn.Module, dlData: DataLoader, hL: Callable, hS: Callable
         else:
             with torch.no_grad(), oAutocast:
                 mZ = oModel(mX)
-                valLoss = hL(mZ, vY)
+                valLoss = hL(mZ, vY, *lExtra)
         with torch.no_grad():
             valScore = hS(mZ.detach().float(), vY)
             if not torch.is_tensor(valScore):  #<! A score function returning a Python float (it synced already)
@@ -240,7 +243,8 @@ def TrainModel(oModel: nn.Module, dlTrain: DataLoader, dlVal: DataLoader, oOpt: 
 
     Args:
         oModel:          The model, already on its device (CPU, CUDA or MPS); batches follow it.
-        dlTrain, dlVal:  Loaders of ``(mX, vY)`` batches for training and validation.
+        dlTrain, dlVal:  Loaders of ``(mX, vY)`` batches for training and validation (or ``(mX, vY, *extras)``,
+                         the extras passed to the loss only, as ``TrainEpoch`` says).
         oOpt:            Optimizer over ``oModel``'s parameters.
         numEpoch:        Number of epochs.
         hL:              Loss ``hL(mZ, vY) -> scalar tensor``.

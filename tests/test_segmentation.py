@@ -16,9 +16,10 @@ from PIL import Image
 from torchvision import tv_tensors
 
 import course_utils.segmentation as cuSeg
-from course_utils import (ISBI_CLASSES, CeDiceLoss, CoarseElasticTransform, DiceLoss, IoUScore, IsbiSplitIndices,
-                          IsbiTransforms, LoadIsbiMembranes, ModelShapeTable, PlotSegmentation, PredictTiled,
-                          RandomRot90, SegmentationScores, UNet, UNetShapeTable)
+from course_utils import (ISBI_CLASSES, BalancedClassWeights, CeDiceLoss, CoarseElasticTransform, DiceLoss, IoUScore,
+                          IsbiSplitIndices, IsbiTransforms, LoadIsbiMembranes, ModelShapeTable, PaperElasticStd,
+                          PixelWeights, PlotSegmentation, PredictTiled, RandError, RandomRot90, SegmentationScores,
+                          UNet, UNetShapeTable, UNetWeightMap, WeightedCrossEntropy)
 
 NUM_SLICES = cuSeg.ISBI_NUM_SLICES
 SLICE_SIZE = 32  #<! The fake slices are small; the real ones are 512 x 512
@@ -67,7 +68,7 @@ def _RealRoot() -> Path | None:
 # ------------------------------------------------------------------------------------------------
 def test_local_copy_gives_image_mask_pairs_with_class_indices(isbiRoot: Path) -> None:
     dsTrain = LoadIsbiMembranes('train', dataRoot=isbiRoot, download=False)
-    assert len(dsTrain) == NUM_SLICES - 6 and dsTrain.classes == ['cell', 'membrane'] == list(ISBI_CLASSES)
+    assert len(dsTrain) == NUM_SLICES - 12 and dsTrain.classes == ['cell', 'membrane'] == list(ISBI_CLASSES)
     tImage, tMask = dsTrain[0]
     assert isinstance(tImage, tv_tensors.Image) and isinstance(tMask, tv_tensors.Mask)
     assert tImage.shape == (1, SLICE_SIZE, SLICE_SIZE) and tImage.dtype == torch.uint8
@@ -205,7 +206,7 @@ def test_a_mask_of_another_size_is_named(isbiRoot: Path) -> None:
     maskPath = isbiRoot / cuSeg.ISBI_DIR / 'train' / 'label' / '0.png'
     Image.fromarray(np.zeros((SLICE_SIZE, SLICE_SIZE + 4), dtype=np.uint8)).save(maskPath)
     with pytest.raises(ValueError) as oInfo:
-        LoadIsbiMembranes('trainval', dataRoot=isbiRoot)
+        LoadIsbiMembranes('labelled', dataRoot=isbiRoot)
     message = str(oInfo.value)
     assert str(maskPath) in message and f'{SLICE_SIZE} x {SLICE_SIZE + 4}' in message and 'download=True' in message
 
@@ -215,7 +216,7 @@ def test_every_mask_of_another_size_is_named_also_when_all_differ(isbiRoot: Path
         Image.fromarray(np.zeros((SLICE_SIZE // 2, SLICE_SIZE // 2), dtype=np.uint8)).save(
             isbiRoot / cuSeg.ISBI_DIR / 'train' / 'label' / f'{ii}.png')
     with pytest.raises(ValueError, match=r'label/0.png: 16 x 16 pixels where 32 x 32 are expected'):
-        LoadIsbiMembranes('trainval', dataRoot=isbiRoot)
+        LoadIsbiMembranes('labelled', dataRoot=isbiRoot)
 
 
 def test_a_truncated_slice_is_named(isbiRoot: Path) -> None:
@@ -231,13 +232,15 @@ def test_bad_split_and_bad_numval_are_refused(isbiRoot: Path) -> None:
         LoadIsbiMembranes('validation', dataRoot=isbiRoot)
     with pytest.raises(ValueError, match='numVal'):
         LoadIsbiMembranes('val', dataRoot=isbiRoot, numVal=30)
+    with pytest.raises(ValueError, match='numHeldOut=10'):
+        LoadIsbiMembranes('val', dataRoot=isbiRoot, numVal=20, numHeldOut=10)  #<! Nothing left to train on
 
 
 @pytest.mark.skipif(_RealRoot() is None, reason='Set COURSE_DATA_DIR to a folder with isbi-2012-membranes/.')
 def test_real_copy_is_read_as_class_indices_without_writing() -> None:
     dataRoot = _RealRoot()
     dBefore = _TreeSnapshot(dataRoot / cuSeg.ISBI_DIR)
-    dsAll = LoadIsbiMembranes('trainval', dataRoot=dataRoot, download=False)
+    dsAll = LoadIsbiMembranes('labelled', dataRoot=dataRoot, download=False)
     assert dsAll.tImages.shape == (NUM_SLICES, 1, 512, 512) and dsAll.tMasks.shape == (NUM_SLICES, 512, 512)
     assert set(torch.unique(dsAll.tMasks).tolist()) == {0, 1}
     assert 0.15 < float(dsAll.tMasks.float().mean()) < 0.30  #<! About 22% membrane (README: 78% cell)
@@ -247,24 +250,21 @@ def test_real_copy_is_read_as_class_indices_without_writing() -> None:
 # ------------------------------------------------------------------------------------------------
 # Split
 # ------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize('numVal', [1, 6, 10])
-def test_split_is_seeded_disjoint_and_complete(numVal: int) -> None:
-    vTrain, vVal = IsbiSplitIndices(numVal, seed=3)
-    vTrain2, vVal2 = IsbiSplitIndices(numVal, seed=3)
-    np.testing.assert_array_equal(vTrain, vTrain2)
-    np.testing.assert_array_equal(vVal, vVal2)
-    assert len(vVal) == numVal and not set(vTrain) & set(vVal)
-    assert sorted([*vTrain, *vVal]) == list(range(NUM_SLICES))
-    assert not np.array_equal(IsbiSplitIndices(numVal, seed=4)[1], vVal) or numVal >= NUM_SLICES - 1
+@pytest.mark.parametrize(('numVal', 'numHeldOut'), [(1, 0), (6, 6), (10, 5), (5, 24)])
+def test_split_is_three_contiguous_blocks_in_stack_order(numVal: int, numHeldOut: int) -> None:
+    vTrain, vVal, vHeldOut = IsbiSplitIndices(numVal, numHeldOut)
+    assert len(vVal) == numVal and len(vHeldOut) == numHeldOut
+    assert [*vTrain, *vVal, *vHeldOut] == list(range(NUM_SLICES))  #<! Disjoint, complete, each part contiguous
 
 
-def test_loaded_splits_follow_the_seed(isbiRoot: Path) -> None:
-    dsTrain = LoadIsbiMembranes('train', dataRoot=isbiRoot, seed=5)
-    dsVal = LoadIsbiMembranes('val', dataRoot=isbiRoot, seed=5)
-    vTrain, vVal = IsbiSplitIndices(6, seed=5)
-    np.testing.assert_array_equal(dsTrain.vSliceIdx, vTrain)
-    np.testing.assert_array_equal(dsVal.vSliceIdx, vVal)
-    assert set(dsTrain.tImages[:, 0, 0, 0].tolist()).isdisjoint(dsVal.tImages[:, 0, 0, 0].tolist())
+def test_loaded_splits_follow_the_blocks(isbiRoot: Path) -> None:
+    dSplits = {split: LoadIsbiMembranes(split, dataRoot=isbiRoot) for split in ('train', 'val', 'heldout', 'trainval',
+                                                                               'labelled')}
+    for split, vIdx in zip(('train', 'val', 'heldout'), IsbiSplitIndices(6, 6)):
+        np.testing.assert_array_equal(dSplits[split].vSliceIdx, vIdx)
+        assert dSplits[split].tImages[:, 0, 0, 0].tolist() == vIdx.tolist()  #<! The slice files themselves
+    assert dSplits['trainval'].vSliceIdx.tolist() == list(range(NUM_SLICES - 6))
+    assert dSplits['labelled'].vSliceIdx.tolist() == list(range(NUM_SLICES))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -322,6 +322,31 @@ def test_resizing_a_mask_never_creates_new_values(tuSize: tuple[int, int]) -> No
     assert set(torch.unique(TF.Resize(tuSize)(tMask3)).tolist()) <= {0, 1, 2}
 
 
+def test_paper_elastic_std_keeps_the_paper_strain_over_the_warped_window() -> None:
+    valPaper = 10 / (572 / 2)  #<! 10 pixels on a 3 x 3 grid over the paper's 572-pixel tile
+    assert PaperElasticStd(572 - 2 * 30) == pytest.approx(10.0)  #<! The paper's own tile: its 10 pixels
+    for cropSize in (96, 128, 256):
+        valStd = PaperElasticStd(cropSize)
+        windowSize = cropSize + 2 * int(np.ceil(3 * valStd))
+        assert valStd / (windowSize / 2) == pytest.approx(valPaper)
+    oTrain, _ = IsbiTransforms(0.5, 0.25, cropSize=128)
+    oElastic = next(o for o in oTrain.transforms if isinstance(o, CoarseElasticTransform))
+    assert oElastic.displacementStd == pytest.approx(PaperElasticStd(128))
+
+
+def test_gray_value_variation_changes_images_only() -> None:
+    oTrain, _ = IsbiTransforms(0.0, 1.0, cropSize=None, elasticStd=0, grayJitter=0.5)
+    oColor = next(o for o in oTrain.transforms if isinstance(o, TF.ColorJitter))
+    torch.manual_seed(0)
+    tImage = tv_tensors.Image(torch.randint(0, 256, (1, 16, 16), dtype=torch.uint8))
+    tMask = tv_tensors.Mask(torch.randint(0, 2, (16, 16), dtype=torch.uint8))
+    tImageOut, tMaskOut = oColor(tImage, tMask)
+    assert not torch.equal(tImageOut, tImage) and torch.equal(tMaskOut, tMask)
+    assert not any(isinstance(o, TF.ColorJitter) for o in IsbiTransforms(0.0, 1.0, grayJitter=0)[0].transforms)
+    with pytest.raises(ValueError, match='grayJitter'):
+        IsbiTransforms(0.0, 1.0, grayJitter=-0.1)
+
+
 def test_isbi_transforms_give_float_images_and_int64_masks(isbiRoot: Path) -> None:
     dsTrain = LoadIsbiMembranes('train', dataRoot=isbiRoot)
     oTrainTransform, oEvalTransform = IsbiTransforms(0.5, 0.25, cropSize=16, elasticStd=2.0)
@@ -333,6 +358,22 @@ def test_isbi_transforms_give_float_images_and_int64_masks(isbiRoot: Path) -> No
     tX, tY = dsTrain[0]
     torch.testing.assert_close(tX, (dsTrain.tImages[0].float() / 255 - 0.5) / 0.25)
     assert torch.equal(tY, dsTrain.tMasks[0].long())
+
+
+def test_weight_maps_travel_with_the_mask_and_stay_float(isbiRoot: Path) -> None:
+    dsTrain = LoadIsbiMembranes('train', dataRoot=isbiRoot).WithWeightMaps()
+    assert dsTrain.tWeights.shape == dsTrain.tMasks.shape and dsTrain.tWeights.dtype == torch.float32
+    oTrainTransform, _ = IsbiTransforms(0.5, 0.25, cropSize=16, elasticStd=2.0)
+    dsTrain.transform = oTrainTransform
+    torch.manual_seed(3)
+    tX, tY, tW = dsTrain[0]
+    assert isinstance(tW, PixelWeights) and tW.dtype == torch.float32 and tW.shape == tY.shape == (16, 16)
+    # The pixels are moved, never mixed: every weight of the crop is a weight of its slice, at a pixel of its class
+    tW0, tY0 = dsTrain.tWeights[0], dsTrain.tMasks[0]
+    for classIdx in (0, 1):
+        assert set(tW[tY == classIdx].tolist()) <= set(tW0[tY0 == classIdx].tolist())
+    with pytest.raises(ValueError, match='test split'):
+        LoadIsbiMembranes('test', dataRoot=isbiRoot).WithWeightMaps()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -396,6 +437,73 @@ def test_scores_of_the_all_cell_predictor_and_a_perfect_one() -> None:
     assert dPerfect['IoU membrane'] == dPerfect['Dice membrane'] == dPerfect['Mean IoU'] == 1.0
     tZ = torch.nn.functional.one_hot(tY, 2).permute(0, 3, 1, 2).float()
     assert float(IoUScore(1)(tZ, tY)) == 1.0 and float(IoUScore(1)(-tZ, tY)) == 0.0
+
+
+def _WeightMapByBruteForce(mMask: np.ndarray, w0: float, sigma: float, vClassWeight: np.ndarray) -> np.ndarray:
+    """The paper's formula, pixel by pixel: the distance to every pixel of every cell, the two smallest per cell."""
+    from scipy import ndimage
+    mLabel, numCells = ndimage.label(mMask == 0)
+    mRows, mCols = np.indices(mMask.shape)
+    mDist = np.stack([np.sqrt((mRows[..., None] - np.argwhere(mLabel == k)[:, 0]) ** 2 +
+                              (mCols[..., None] - np.argwhere(mLabel == k)[:, 1]) ** 2).min(-1)
+                      for k in range(1, numCells + 1)])
+    mDist.sort(axis=0)
+    return vClassWeight[mMask] + w0 * np.exp(-(mDist[0] + mDist[1]) ** 2 / (2 * sigma ** 2))
+
+
+def test_weight_map_matches_the_paper_formula() -> None:
+    mMask = np.ones((24, 30), dtype=np.uint8)  #<! Membrane everywhere, then 4 cells
+    mMask[2:10, 2:12] = mMask[2:10, 14:28] = mMask[13:22, 2:8] = mMask[12:22, 11:20] = 0
+    vClassWeight = np.array([0.7, 2.0])
+    mExpected = _WeightMapByBruteForce(mMask, 10.0, 3.0, vClassWeight)
+    mGot = UNetWeightMap(torch.from_numpy(mMask), 10.0, 3.0, vClassWeight).numpy()
+    np.testing.assert_allclose(mGot, mExpected, rtol=1e-5, atol=1e-5)
+    # On the 2-pixel membrane between two cells, 1 and 2 pixels from them: w_c + w0 exp(-3^2 / (2 sigma^2))
+    assert mGot[5, 13] == pytest.approx(2.0 + 10.0 * np.exp(-9 / 18))
+    # Balanced class weights: both classes carry the same total weight
+    vBalanced = BalancedClassWeights(torch.from_numpy(mMask))
+    vCount = np.bincount(mMask.reshape(-1), minlength=2)
+    assert vBalanced[0] * vCount[0] == pytest.approx(vBalanced[1] * vCount[1])
+    with pytest.raises(ValueError, match='H x W'):
+        UNetWeightMap(torch.zeros(2, 8, 8, dtype=torch.long))
+
+
+def test_weighted_cross_entropy_is_a_weighted_mean_of_pixel_losses() -> None:
+    torch.manual_seed(0)
+    tZ, tY = torch.randn(2, 2, 6, 6), torch.randint(0, 2, (2, 6, 6))
+    tCe = torch.nn.functional.cross_entropy(tZ, tY, reduction='none')
+    torch.testing.assert_close(WeightedCrossEntropy()(tZ, tY, torch.ones(2, 6, 6)), tCe.mean())
+    torch.testing.assert_close(WeightedCrossEntropy()(tZ, tY), tCe.mean())
+    tW = torch.rand(2, 6, 6)
+    torch.testing.assert_close(WeightedCrossEntropy()(tZ, tY, tW), (tW * tCe).sum() / tW.sum())
+    tW = torch.zeros(2, 6, 6)
+    tW[0, 1, 2] = 3.0  #<! All the weight on one pixel: its loss alone
+    torch.testing.assert_close(WeightedCrossEntropy()(tZ, tY, tW), tCe[0, 1, 2])
+    with pytest.raises(ValueError, match='pixel weights'):
+        WeightedCrossEntropy()(tZ, tY, torch.ones(2, 6))
+
+
+def test_rand_error_punishes_merges_and_splits_more_than_border_width() -> None:
+    tY = torch.ones(1, 20, 20, dtype=torch.long)  #<! Two cells separated by a membrane at column 9-10
+    tY[0, :, :9] = tY[0, :, 11:] = 0
+    assert RandError(tY, tY) == pytest.approx(0.0)
+    tWide = tY.clone()
+    tWide[0, :, 8] = 1  #<! A membrane one pixel wider: the same two cells, a little smaller
+    tMerged = tY.clone()
+    tMerged[0, 5:8, 9:11] = 0  #<! A gap in the membrane: one cell where two are
+    tSplit = tY.clone()
+    tSplit[0, 10, :9] = 1  #<! A false membrane across the left cell
+    valMerged, valSplit = RandError(tMerged, tY), RandError(tSplit, tY)
+    assert 0.2 < valMerged < 1 and 0.1 < valSplit < 1
+    assert 0 < RandError(tWide, tY) < min(valMerged, valSplit) / 2
+    from skimage.metrics import adapted_rand_error
+    from scipy import ndimage
+    valExpected = adapted_rand_error(ndimage.label(tY[0].numpy() == 0)[0], ndimage.label(tMerged[0].numpy() == 0)[0])[0]
+    assert valMerged == pytest.approx(valExpected)
+    dScores = SegmentationScores(tMerged, tY, challengeScores=True)
+    assert dScores['Rand Error'] == pytest.approx(valMerged)
+    assert dScores['Pixel Error'] == pytest.approx(1 - dScores['Pixel Accuracy'])
+    assert RandError(torch.cat([tY, tMerged]), torch.cat([tY, tY])) == pytest.approx(valMerged / 2)  #<! Slice mean
 
 
 # ------------------------------------------------------------------------------------------------

@@ -68,6 +68,28 @@ def test_epoch_averages_weigh_a_partial_last_batch_by_its_size() -> None:
     assert valScore == pytest.approx((mZ.argmax(1) == vY).double().mean().item(), rel=1e-12)
 
 
+def test_items_after_the_target_go_to_the_loss_only() -> None:
+    oModel = _Model().eval()
+    oGen = torch.Generator().manual_seed(2)
+    mX, vY, vW = torch.randn(10, 5, generator=oGen), torch.randint(0, NUM_CLASSES, (10,), generator=oGen), torch.rand(10)
+    lScoreArgs: list[int] = []
+
+    def hWeightedCe(mZ: torch.Tensor, vY: torch.Tensor, vW: torch.Tensor) -> torch.Tensor:
+        return (vW * nn.functional.cross_entropy(mZ, vY, reduction='none')).mean()
+
+    def hScore(mZ: torch.Tensor, vY: torch.Tensor) -> torch.Tensor:  #<! A third argument would raise a TypeError
+        lScoreArgs.append(2)
+        return AccuracyLogits(mZ, vY)
+
+    dlData = DataLoader(TensorDataset(mX, vY, vW), batch_size=5)
+    valLoss, _ = TrainEpoch(oModel, dlData, hWeightedCe, hScore, opMode=NNMode.INFERENCE, showProgress=False)
+    with torch.no_grad():
+        valExpected = float(hWeightedCe(oModel(mX), vY, vW))  #<! Equal batches: the mean of the batch means
+    assert valLoss == pytest.approx(valExpected, rel=1e-6) and lScoreArgs == [2, 2]
+    oOpt = torch.optim.SGD(oModel.parameters(), lr=0.1)
+    TrainEpoch(oModel, dlData, hWeightedCe, hScore, oOpt, showProgress=False)  #<! Training gets them too
+
+
 def test_torchmetrics_score_equals_the_plain_function() -> None:
     oModel = _Model()
     dlData = _Loader(37, 8)
