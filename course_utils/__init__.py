@@ -53,10 +53,11 @@ from .robustness import (CORRUPTION_SEVERITIES, CORRUPTIONS, AccuracyUnderAttack
                          ExpectedCalibrationError, FgsmAttack, FitTemperature, PgdAttack, PixelBounds,
                          PlotReliabilityDiagram, PredictTta, ScaleByTemperature, ShiftImages, Standardize, TtaViews,
                          Unstandardize)
-from .segmentation import (ISBI_CLASSES, BalancedClassWeights, CeDiceLoss, CoarseElasticTransform, DiceLoss, IoUScore,
-                           IsbiMembranes, IsbiSplitIndices, IsbiTransforms, LoadIsbiMembranes, PaperElasticStd,
-                           PixelWeights, PlotSegmentation, PredictTiled, RandError, RandomRot90, SegmentationScores,
-                           UNet, UNetDoubleConv, UNetDown, UNetShapeTable, UNetUp, UNetWeightMap, WeightedCrossEntropy)
+from .segmentation import (ISBI_CLASSES, PAPER_ELASTIC_STD, PAPER_TILE_SIZE, BalancedClassWeights, CeDiceLoss,
+                           CoarseElasticTransform, DiceLoss, ElasticWindowSize, IoUScore, IsbiMembranes,
+                           IsbiSplitIndices, IsbiTransforms, LoadIsbiMembranes, PaperElasticStd, PixelWeights,
+                           PlotSegmentation, PredictTiled, RandError, RandomRot90, SegmentationScores, UNet,
+                           UNetDoubleConv, UNetDown, UNetShapeTable, UNetUp, UNetWeightMap, WeightedCrossEntropy)
 from .shapes import (ConvOutputSize, ConvTransposeOutputSize, ForwardShapes, LayerOutputShape, ModelShapeTable,
                      ToPair)
 from .statistics import VERDICTS, PairedDifference, PairedResult, PairedTable, TableResults
@@ -109,8 +110,8 @@ __all__ = [
     'ExpectedCalibrationError', 'FgsmAttack', 'FitTemperature', 'PgdAttack', 'PixelBounds', 'PlotReliabilityDiagram',
     'PredictTta', 'ScaleByTemperature', 'ShiftImages', 'Standardize', 'TtaViews', 'Unstandardize',
     # segmentation
-    'ISBI_CLASSES', 'BalancedClassWeights', 'CeDiceLoss', 'CoarseElasticTransform', 'DiceLoss', 'IoUScore',
-    'IsbiMembranes', 'IsbiSplitIndices', 'IsbiTransforms', 'LoadIsbiMembranes', 'PaperElasticStd', 'PixelWeights',
+    'ISBI_CLASSES', 'PAPER_ELASTIC_STD', 'PAPER_TILE_SIZE', 'BalancedClassWeights', 'CeDiceLoss',
+    'CoarseElasticTransform', 'DiceLoss', 'ElasticWindowSize', 'IoUScore', 'IsbiMembranes', 'IsbiSplitIndices', 'IsbiTransforms', 'LoadIsbiMembranes', 'PaperElasticStd', 'PixelWeights',
     'PlotSegmentation', 'PredictTiled', 'RandError', 'RandomRot90', 'SegmentationScores', 'UNet', 'UNetDoubleConv',
     'UNetDown', 'UNetShapeTable', 'UNetUp', 'UNetWeightMap', 'WeightedCrossEntropy',
     # shapes

@@ -277,20 +277,24 @@ def BalancedClassWeights(tMasks: torch.Tensor, numClasses: int = len(ISBI_CLASSE
     return torch.where(vCount > 0, vCount.sum() / (numClasses * vCount.clamp(min=1)), 0.0).float()
 
 
-def UNetWeightMap(tMask: torch.Tensor, w0: float = 10.0, sigma: float = 5.0,
+def UNetWeightMap(tMask: torch.Tensor | np.ndarray, w0: float = 10.0, sigma: float = 5.0,
                   vClassWeight: Sequence[float] | torch.Tensor | None = None, cellClass: int = 0) -> torch.Tensor:
     """The U-Net paper's pixel weights (Ronneberger et al. 2015, eq. 2) of one mask ``H x W``, as float32 ``H x W``:
 
-    ``w(x) = w_c(x) + w0 * exp(-(d1(x) + d2(x)) ** 2 / (2 sigma ** 2))``
+    ``w(x) = w_c(x) + w0 * exp(-(d1(x) + d2(x)) ** 2 / (2 sigma ** 2))`` on the pixels outside the cells,
+    ``w(x) = w_c(x)`` on the cells' own pixels.
 
     ``w_c`` balances the class frequencies (``vClassWeight``, default ``BalancedClassWeights`` of this mask);
     ``d1`` and ``d2`` are the distances to the nearest and the second-nearest cell, the connected regions of
-    ``cellClass`` (``scipy.ndimage.label``, 4-connected). The second term is large on a thin membrane between two
-    cells: the borders the network must not miss. The paper uses ``w0 = 10`` and ``sigma`` about 5 pixels.
+    ``cellClass`` (``scipy.ndimage.label``, 4-connected). The border term is large on a thin membrane between two
+    cells: the borders the network must not miss. Inside a cell ``d1`` (to the border of the nearest cell, the
+    paper's words) would be the distance to its own border, and the paper's weight maps (its Fig. 3d) are high
+    on the separating borders only: the border term is kept to the pixels outside the cells, as common
+    implementations do. The paper uses ``w0 = 10`` and ``sigma`` about 5 pixels.
 
     Each cell's distance transform (``scipy.ndimage.distance_transform_edt``) is computed in its bounding box
     grown by ``6 sigma``; a pixel farther than that from a cell treats it as infinitely far, which changes ``w`` by
-    at most ``w0 * exp(-18)``, about 1.5e-7 ``w0``.
+    at most ``w0 * exp(-18)``, about 1.5e-8 ``w0``.
     """
     if tMask.ndim != 2:
         raise ValueError(f'Expected one mask H x W of class indices, got shape {tuple(tMask.shape)} (one call per '
@@ -310,8 +314,8 @@ def UNetWeightMap(tMask: torch.Tensor, w0: float = 10.0, sigma: float = 5.0,
         mD1Win, mD2Win = mD1[tuWin], mD2[tuWin]  #<! Views: the updates below write into mD1 and mD2
         mD2Win[...] = np.where(mDist < mD1Win, mD1Win, np.minimum(mD2Win, mDist))
         mD1Win[...] = np.minimum(mD1Win, mDist)
-    mW = vClassWeight[mMask] + w0 * np.exp(-(mD1 + mD2) ** 2 / (2 * sigma ** 2))  #<! exp(-inf) = 0: no 2nd cell near
-    return torch.from_numpy(mW.astype(np.float32))
+    mBorder = np.where(mLabel == 0, np.exp(-(mD1 + mD2) ** 2 / (2 * sigma ** 2)), 0.0)  #<! exp(-inf) = 0: no 2nd cell
+    return torch.from_numpy((vClassWeight[mMask] + w0 * mBorder).astype(np.float32))
 
 
 class WeightedCrossEntropy(nn.Module):
@@ -388,22 +392,30 @@ class CoarseElasticTransform(TF.ElasticTransform):
         return {'displacement': tField.permute(0, 2, 3, 1)}  #<! 1 x H x W x 2
 
 
-PAPER_TILE_SIZE = 572  #<! The U-Net paper's input tile, over which its 3 x 3 elastic grid spans
+PAPER_TILE_SIZE = 572  #<! The U-Net paper's input tile, which its coarse 3 x 3 elastic grid is taken to span
 PAPER_ELASTIC_STD = 10.0  #<! ... with displacements of std 10 pixels on that grid
+
+
+def ElasticWindowSize(cropSize: int, elasticStd: float) -> int:
+    """The window ``IsbiTransforms`` warps for a ``cropSize`` crop: ``3 * elasticStd`` pixels more on every side,
+    cut off after the warp (the border it had to fill)."""
+    return cropSize + 2 * int(np.ceil(3 * elasticStd))
 
 
 def PaperElasticStd(cropSize: int, elasticGrid: int = 3) -> float:
     """The displacement std that gives a ``cropSize`` crop the U-Net paper's elastic strain.
 
-    The strain of the warp is the std over the grid spacing: the paper's ``10 / (572 / 2)`` on a 3 x 3 grid over a
-    572-pixel tile. ``IsbiTransforms`` warps a window ``cropSize + 2 * ceil(3 * std)`` wide, so the std is solved
-    for that window (a fixed point: the window grows with the std). The same 10 pixels on a 188-pixel window would
-    be about 3x the paper's strain.
+    The strain of the warp is the std over the grid spacing: the paper's ``10 / (572 / 2)``, taking its 3 x 3 grid
+    to span its 572-pixel input tile (the paper says "a coarse 3 by 3 grid", not what it spans). The window
+    warped is ``ElasticWindowSize(cropSize, std)``, which grows with the std: the std is its fixed point. The same
+    10 pixels on a 188-pixel window would be about 3x the paper's strain.
     """
+    if cropSize < 1 or elasticGrid < 2:
+        raise ValueError(f'cropSize must be >= 1 and elasticGrid >= 2, got {cropSize} and {elasticGrid}.')
     valStrain = PAPER_ELASTIC_STD / (PAPER_TILE_SIZE / 2)
     valStd = valStrain * cropSize / (elasticGrid - 1)
     for _ in range(20):  #<! Converges in a few steps: the window grows by 6 std, the std by 6 std x the strain
-        valStd = valStrain * (cropSize + 2 * int(np.ceil(3 * valStd))) / (elasticGrid - 1)
+        valStd = valStrain * ElasticWindowSize(cropSize, valStd) / (elasticGrid - 1)
     return valStd
 
 
@@ -415,8 +427,9 @@ def IsbiTransforms(valMean: float, valStd: float, cropSize: int | None = 256, au
     Training: random crop of ``cropSize`` (``None``: the whole slice), random flip and 90 degree rotation, and, when
     ``elasticStd > 0``, the paper's elastic deformation (``CoarseElasticTransform``; the mask and the weights are
     warped with nearest-neighbour interpolation). ``elasticStd=None`` gives the paper's strain at this crop size
-    (``PaperElasticStd``). The crop is then taken ``3 * elasticStd`` pixels larger on every side and cut back to
-    ``cropSize`` after the deformation, so the filled border of the warp stays out of the batch. Then the paper's
+    (``PaperElasticStd``; for the whole slice, the paper's strain over its size). The crop is then taken
+    ``3 * elasticStd`` pixels larger on every side (``ElasticWindowSize``) and cut back to ``cropSize`` after the
+    deformation, so the filled border of the warp stays out of the batch. Then the paper's
     gray-value variation: a random brightness and contrast factor in ``[1 - grayJitter, 1 + grayJitter]``
     (``ColorJitter``; images only). Both: ``uint8`` -> ``float32`` in ``[0, 1]``, standardized by
     ``(valMean, valStd)`` (statistics of the training split); the mask becomes ``int64`` class indices (what
@@ -432,12 +445,13 @@ def IsbiTransforms(valMean: float, valStd: float, cropSize: int | None = 256, au
     if grayJitter < 0:
         raise ValueError(f'grayJitter must be >= 0 (0: no gray-value variation), got {grayJitter}.')
     lGray = [TF.ColorJitter(brightness=grayJitter, contrast=grayJitter)] if grayJitter > 0 else []
-    if elasticStd is None:
-        elasticStd = PaperElasticStd(cropSize if cropSize is not None else ISBI_SIZE, elasticGrid)
+    if elasticStd is None and cropSize is None:  #<! The whole slice is warped, with no grown window around it
+        elasticStd = PAPER_ELASTIC_STD / (PAPER_TILE_SIZE / 2) * ISBI_SIZE / (elasticGrid - 1)
+    elif elasticStd is None:
+        elasticStd = PaperElasticStd(cropSize, elasticGrid)
     if elasticStd <= 0:
         return TF.Compose([*lCrop, TF.RandomHorizontalFlip(), RandomRot90(), *lGray, oEvalTransform]), oEvalTransform
-    marginSize = int(np.ceil(3 * elasticStd))
-    lSteps: list[Callable] = [TF.RandomCrop(cropSize + 2 * marginSize)] if cropSize is not None else []
+    lSteps: list[Callable] = [TF.RandomCrop(ElasticWindowSize(cropSize, elasticStd))] if cropSize is not None else []
     lSteps += [TF.RandomHorizontalFlip(), RandomRot90(), CoarseElasticTransform(elasticGrid, elasticStd)]
     lSteps += [TF.CenterCrop(cropSize)] if cropSize is not None else []
     return TF.Compose([*lSteps, *lGray, oEvalTransform]), oEvalTransform
@@ -676,11 +690,13 @@ def RandError(tYPred: torch.Tensor, tY: torch.Tensor, cellClass: int = 0) -> flo
     """The foreground-restricted Rand error of the ISBI 2012 challenge, at one threshold, averaged over the slices.
 
     Per slice ``H x W`` (``tYPred`` / ``tY`` ``N x H x W`` class indices): the cells are the connected regions of
-    ``cellClass`` (4-connected), each its own segment, and the membrane is label 0.
-    ``skimage.metrics.adapted_rand_error`` gives 1 - the F-score of the Rand index's precision and recall, leaving
-    out the truth's membrane pixels: a membrane a pixel wider or narrower costs little, a gap that merges two cells
-    or a false membrane that splits one costs a lot. The challenge took the best score over thresholds of the
-    probability map; this scores the prediction as it is.
+    ``cellClass`` (4-connected), each its own segment. ``skimage.metrics.adapted_rand_error`` gives 1 - the F-score
+    of the Rand index's precision and recall: how often two pixels that share a cell in the truth share a segment in
+    the prediction, and the other way round. The truth's membrane pixels are left out (its label 0, ignored). The
+    prediction's membrane pixels each get a label of their own, so they split nothing but themselves: the
+    foreground restriction of the challenge's Fiji script, where skimage's default would merge them all into one
+    segment. The challenge took the best score over thresholds of the probability map; this scores the prediction
+    as it is.
     """
     if tYPred.shape != tY.shape or tY.ndim != 3:
         raise ValueError(f'Expected a prediction and a truth N x H x W of class indices, got {tuple(tYPred.shape)} '
@@ -688,7 +704,9 @@ def RandError(tYPred: torch.Tensor, tY: torch.Tensor, cellClass: int = 0) -> flo
     lErrors = []
     for tPred, tTrue in zip(tYPred.cpu(), tY.cpu()):
         mTrueLabel, _ = ndimage.label(tTrue.numpy() == cellClass)
-        mPredLabel, _ = ndimage.label(tPred.numpy() == cellClass)
+        mPredLabel, numCells = ndimage.label(tPred.numpy() == cellClass)
+        mIsBorder = mPredLabel == 0
+        mPredLabel[mIsBorder] = numCells + 1 + np.arange(int(mIsBorder.sum()))  #<! One segment per membrane pixel
         lErrors.append(adapted_rand_error(mTrueLabel, mPredLabel, ignore_labels=(0,))[0])
     return float(np.mean(lErrors))
 

@@ -327,8 +327,11 @@ def test_paper_elastic_std_keeps_the_paper_strain_over_the_warped_window() -> No
     assert PaperElasticStd(572 - 2 * 30) == pytest.approx(10.0)  #<! The paper's own tile: its 10 pixels
     for cropSize in (96, 128, 256):
         valStd = PaperElasticStd(cropSize)
-        windowSize = cropSize + 2 * int(np.ceil(3 * valStd))
+        windowSize = cuSeg.ElasticWindowSize(cropSize, valStd)
+        assert windowSize == cropSize + 2 * int(np.ceil(3 * valStd))
         assert valStd / (windowSize / 2) == pytest.approx(valPaper)
+    with pytest.raises(ValueError, match='elasticGrid'):
+        PaperElasticStd(128, elasticGrid=1)
     oTrain, _ = IsbiTransforms(0.5, 0.25, cropSize=128)
     oElastic = next(o for o in oTrain.transforms if isinstance(o, CoarseElasticTransform))
     assert oElastic.displacementStd == pytest.approx(PaperElasticStd(128))
@@ -448,7 +451,8 @@ def _WeightMapByBruteForce(mMask: np.ndarray, w0: float, sigma: float, vClassWei
                               (mCols[..., None] - np.argwhere(mLabel == k)[:, 1]) ** 2).min(-1)
                       for k in range(1, numCells + 1)])
     mDist.sort(axis=0)
-    return vClassWeight[mMask] + w0 * np.exp(-(mDist[0] + mDist[1]) ** 2 / (2 * sigma ** 2))
+    mBorder = np.exp(-(mDist[0] + mDist[1]) ** 2 / (2 * sigma ** 2)) * (mLabel == 0)  #<! Outside the cells only
+    return vClassWeight[mMask] + w0 * mBorder
 
 
 def test_weight_map_matches_the_paper_formula() -> None:
@@ -460,6 +464,7 @@ def test_weight_map_matches_the_paper_formula() -> None:
     np.testing.assert_allclose(mGot, mExpected, rtol=1e-5, atol=1e-5)
     # On the 2-pixel membrane between two cells, 1 and 2 pixels from them: w_c + w0 exp(-3^2 / (2 sigma^2))
     assert mGot[5, 13] == pytest.approx(2.0 + 10.0 * np.exp(-9 / 18))
+    np.testing.assert_allclose(mGot[mMask == 0], 0.7, rtol=1e-6)  #<! A cell's own pixels: the class weight alone
     # Balanced class weights: both classes carry the same total weight
     vBalanced = BalancedClassWeights(torch.from_numpy(mMask))
     vCount = np.bincount(mMask.reshape(-1), minlength=2)
@@ -483,8 +488,25 @@ def test_weighted_cross_entropy_is_a_weighted_mean_of_pixel_losses() -> None:
         WeightedCrossEntropy()(tZ, tY, torch.ones(2, 6))
 
 
-def test_rand_error_punishes_merges_and_splits_more_than_border_width() -> None:
-    tY = torch.ones(1, 20, 20, dtype=torch.long)  #<! Two cells separated by a membrane at column 9-10
+def _RandErrorByPairs(mPred: np.ndarray, mTrue: np.ndarray) -> float:
+    """The foreground-restricted Rand error from its definition, over the pairs of distinct pixels of the truth's
+    cells: a pair is in one truth cell and / or in one predicted cell; a predicted membrane pixel is a cell of its
+    own."""
+    from scipy import ndimage
+    mTrueLabel = ndimage.label(mTrue == 0)[0].reshape(-1)
+    mPredLabel = ndimage.label(mPred == 0)[0].reshape(-1)
+    mPredLabel = np.where(mPredLabel == 0, -1 - np.arange(mPredLabel.size), mPredLabel)  #<! Membrane: singletons
+    vKeep = mTrueLabel > 0
+    vT, vP = mTrueLabel[vKeep], mPredLabel[vKeep]
+    mDistinct = ~np.eye(len(vT), dtype=bool)
+    mSameTrue, mSamePred = (vT[:, None] == vT[None, :]) & mDistinct, (vP[:, None] == vP[None, :]) & mDistinct
+    valPrecision = (mSameTrue & mSamePred).sum() / mSamePred.sum()
+    valRecall = (mSameTrue & mSamePred).sum() / mSameTrue.sum()
+    return 1 - 2 * valPrecision * valRecall / (valPrecision + valRecall)
+
+
+def test_rand_error_matches_its_definition_and_punishes_merges_and_splits() -> None:
+    tY = torch.ones(1, 20, 20, dtype=torch.long)  #<! Two cells separated by a membrane at columns 9 and 10
     tY[0, :, :9] = tY[0, :, 11:] = 0
     assert RandError(tY, tY) == pytest.approx(0.0)
     tWide = tY.clone()
@@ -492,18 +514,17 @@ def test_rand_error_punishes_merges_and_splits_more_than_border_width() -> None:
     tMerged = tY.clone()
     tMerged[0, 5:8, 9:11] = 0  #<! A gap in the membrane: one cell where two are
     tSplit = tY.clone()
-    tSplit[0, 10, :9] = 1  #<! A false membrane across the left cell
-    valMerged, valSplit = RandError(tMerged, tY), RandError(tSplit, tY)
-    assert 0.2 < valMerged < 1 and 0.1 < valSplit < 1
-    assert 0 < RandError(tWide, tY) < min(valMerged, valSplit) / 2
-    from skimage.metrics import adapted_rand_error
-    from scipy import ndimage
-    valExpected = adapted_rand_error(ndimage.label(tY[0].numpy() == 0)[0], ndimage.label(tMerged[0].numpy() == 0)[0])[0]
-    assert valMerged == pytest.approx(valExpected)
+    tSplit[0, 10, :9] = 1  #<! A false membrane across the left cell: two cells where one is
+    for tPred in (tWide, tMerged, tSplit):
+        assert RandError(tPred, tY) == pytest.approx(_RandErrorByPairs(tPred[0].numpy(), tY[0].numpy()))
+    valWide, valMerged, valSplit = RandError(tWide, tY), RandError(tMerged, tY), RandError(tSplit, tY)
+    assert 0 < valWide < min(valMerged, valSplit) / 2 and valMerged > 0.2 and valSplit > 0.1
     dScores = SegmentationScores(tMerged, tY, challengeScores=True)
     assert dScores['Rand Error'] == pytest.approx(valMerged)
     assert dScores['Pixel Error'] == pytest.approx(1 - dScores['Pixel Accuracy'])
     assert RandError(torch.cat([tY, tMerged]), torch.cat([tY, tY])) == pytest.approx(valMerged / 2)  #<! Slice mean
+    with pytest.raises(ValueError, match='N x H x W'):
+        RandError(tY[0], tY[0])
 
 
 # ------------------------------------------------------------------------------------------------
