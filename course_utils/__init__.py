@@ -111,7 +111,8 @@ __all__ = [
     'PredictTta', 'ScaleByTemperature', 'ShiftImages', 'Standardize', 'TtaViews', 'Unstandardize',
     # segmentation
     'ISBI_CLASSES', 'PAPER_ELASTIC_STD', 'PAPER_TILE_SIZE', 'BalancedClassWeights', 'CeDiceLoss',
-    'CoarseElasticTransform', 'DiceLoss', 'ElasticWindowSize', 'IoUScore', 'IsbiMembranes', 'IsbiSplitIndices', 'IsbiTransforms', 'LoadIsbiMembranes', 'PaperElasticStd', 'PixelWeights',
+    'CoarseElasticTransform', 'DiceLoss', 'ElasticWindowSize', 'IoUScore', 'IsbiMembranes', 'IsbiSplitIndices',
+    'IsbiTransforms', 'LoadIsbiMembranes', 'PaperElasticStd', 'PixelWeights',
     'PlotSegmentation', 'PredictTiled', 'RandError', 'RandomRot90', 'SegmentationScores', 'UNet', 'UNetDoubleConv',
     'UNetDown', 'UNetShapeTable', 'UNetUp', 'UNetWeightMap', 'WeightedCrossEntropy',
     # shapes

@@ -71,7 +71,8 @@ def test_epoch_averages_weigh_a_partial_last_batch_by_its_size() -> None:
 def test_items_after_the_target_go_to_the_loss_only() -> None:
     oModel = _Model().eval()
     oGen = torch.Generator().manual_seed(2)
-    mX, vY, vW = torch.randn(10, 5, generator=oGen), torch.randint(0, NUM_CLASSES, (10,), generator=oGen), torch.rand(10)
+    mX, vY = torch.randn(10, 5, generator=oGen), torch.randint(0, NUM_CLASSES, (10,), generator=oGen)
+    vW = torch.rand(10, generator=oGen)
     lScoreArgs: list[int] = []
 
     def hWeightedCe(mZ: torch.Tensor, vY: torch.Tensor, vW: torch.Tensor) -> torch.Tensor:
