@@ -45,6 +45,9 @@ def test_readme_page_links_lessons_and_modules() -> None:
     assert '[`course_utils.training`](api/training.md)' in page
     assert '`notebooks/01_' not in page
     assert '[CI status](https://github.com/' in page and 'badge.svg' not in page  #<! No image from the internet
+    # A repository file the site does not hold links to the repository, not to a page the site lacks
+    assert '](benchmarks/results/cpu.md)' not in page
+    assert f'({site.RepositoryUrl()}/blob/main/benchmarks/results/cpu.md)' in page
 
 
 def test_api_pages_cover_every_module() -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from tools.colab import ReadRepoLocation
 from tools.notebook_io import NOTEBOOKS_DIR, REPO_ROOT, LessonNotebooks, ReadNotebook
 
 BUILD_DIR = REPO_ROOT / 'build'
@@ -46,6 +47,8 @@ _IMAGE_LINK = re.compile(r'\[!\[(?P<alt>[^\]]*)\]\([^)]*\)\]\((?P<url>[^)]*)\)')
 _BADGE = re.compile(r'\[!\[Open In Colab\]\([^)]*\)\]\((?P<url>[^)]*)\)')
 _README_LESSON = re.compile(r'`notebooks/(?P<name>\d\d_\w+)\.ipynb`')
 _README_MODULE = re.compile(r'\| `course_utils\.(?P<module>\w+)` \|')
+# A link to a repository file the site does not hold (e.g. a benchmark's results)
+_REPO_FILE_LINK = re.compile(r'\]\((?P<path>(?:benchmarks|tools|tests|course_utils|\.github)/[^)\s]+)\)')
 
 
 def RepositoryUrl() -> str:
@@ -140,6 +143,8 @@ def ReadmePage(readme: str) -> str:
     readme = _README_MODULE.sub(lambda m: f'| [`course_utils.{m["module"]}`](api/{m["module"]}.md) |', readme)
     readme = _IMAGE_LINK.sub(lambda m: f'[{m["alt"]} status]({m["url"]})', readme)  #<! Badges: images from the web
     oRepo = RepositoryUrl()
+    # A repository file the site does not hold (a benchmark's results): its page in the repository
+    readme = _REPO_FILE_LINK.sub(lambda m: f']({oRepo}/blob/{ReadRepoLocation().ref}/{m["path"]})', readme)
     siteNote = (f'```{{note}}\nThis is the website of the course: every lesson with its outputs, the exercise versions '
                 f'and the API reference. The notebooks themselves live in the [repository]({oRepo}).\n```\n\n')
     lLines = readme.split('\n')
