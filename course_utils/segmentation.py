@@ -402,6 +402,13 @@ def ElasticWindowSize(cropSize: int, elasticStd: float) -> int:
     return cropSize + 2 * int(np.ceil(3 * elasticStd))
 
 
+def _PaperStdOver(windowSize: int, elasticGrid: int) -> float:
+    """The std that gives a warp over ``windowSize`` pixels on an ``elasticGrid`` grid the paper's strain."""
+    if windowSize < 1 or elasticGrid < 2:
+        raise ValueError(f'cropSize must be >= 1 and elasticGrid >= 2, got {windowSize} and {elasticGrid}.')
+    return PAPER_ELASTIC_STD / (PAPER_TILE_SIZE / 2) * windowSize / (elasticGrid - 1)
+
+
 def PaperElasticStd(cropSize: int, elasticGrid: int = 3) -> float:
     """The displacement std that gives a ``cropSize`` crop the U-Net paper's elastic strain.
 
@@ -410,12 +417,9 @@ def PaperElasticStd(cropSize: int, elasticGrid: int = 3) -> float:
     warped is ``ElasticWindowSize(cropSize, std)``, which grows with the std: the std is its fixed point. The same
     10 pixels on a 188-pixel window would be about 3x the paper's strain.
     """
-    if cropSize < 1 or elasticGrid < 2:
-        raise ValueError(f'cropSize must be >= 1 and elasticGrid >= 2, got {cropSize} and {elasticGrid}.')
-    valStrain = PAPER_ELASTIC_STD / (PAPER_TILE_SIZE / 2)
-    valStd = valStrain * cropSize / (elasticGrid - 1)
+    valStd = _PaperStdOver(cropSize, elasticGrid)
     for _ in range(20):  #<! Converges in a few steps: the window grows by 6 std, the std by 6 std x the strain
-        valStd = valStrain * ElasticWindowSize(cropSize, valStd) / (elasticGrid - 1)
+        valStd = _PaperStdOver(ElasticWindowSize(cropSize, valStd), elasticGrid)
     return valStd
 
 
@@ -446,7 +450,7 @@ def IsbiTransforms(valMean: float, valStd: float, cropSize: int | None = 256, au
         raise ValueError(f'grayJitter must be >= 0 (0: no gray-value variation), got {grayJitter}.')
     lGray = [TF.ColorJitter(brightness=grayJitter, contrast=grayJitter)] if grayJitter > 0 else []
     if elasticStd is None and cropSize is None:  #<! The whole slice is warped, with no grown window around it
-        elasticStd = PAPER_ELASTIC_STD / (PAPER_TILE_SIZE / 2) * ISBI_SIZE / (elasticGrid - 1)
+        elasticStd = _PaperStdOver(ISBI_SIZE, elasticGrid)
     elif elasticStd is None:
         elasticStd = PaperElasticStd(cropSize, elasticGrid)
     if elasticStd <= 0:
